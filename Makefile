@@ -1,0 +1,43 @@
+# Every target bootstraps .venv from pyproject.toml on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.data/dagster_home
+
+.PHONY: demo test lint dev bench e2e clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## make demo: the main job — seed, start the emulator, connect, sync every demo org, summary
+demo: $(STAMP)
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/mc-pipelines demo
+
+## make test: the suite (real PostgreSQL, SQLite and the emulator over HTTP; slow/e2e excluded)
+test: $(STAMP)
+	$(BIN)/ruff check mc_pipelines mc_pipelines_tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check mc_pipelines mc_pipelines_tests
+
+## make dev: the Dagster UI on the demo data, with the emulator running
+dev: $(STAMP)
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/mc-pipelines dev
+
+## make bench: benchmarks (speed, scale, memory) -> bench/results.json
+bench: $(STAMP)
+	$(BIN)/mc-pipelines bench
+
+## make e2e: the real-browser test of the Dagster UI
+e2e: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m e2e
+
+clean:
+	rm -rf .data bench/results.json

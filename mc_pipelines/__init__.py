@@ -1,0 +1,1 @@
+"""mc_pipelines: Mailchimp audience sync as Dagster assets."""

@@ -1,0 +1,63 @@
+"""Sync run history (`sync_runs`) and per-row outcomes (`sync_errors`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from mc_pipelines.store.clock import new_id, utcnow
+from mc_pipelines.store.tables import sync_errors, sync_runs
+
+
+def start_run(engine: Engine, org_id: str, *, kind: str, dry_run: bool,
+              dagster_run_id: str | None) -> str:
+    """Open a sync_runs row; returns its id."""
+    run_id = new_id()
+    with engine.begin() as conn:
+        conn.execute(sync_runs.insert().values(
+            id=run_id, org_id=org_id, kind=kind, dry_run=dry_run, dagster_run_id=dagster_run_id,
+            started_at=utcnow(), status="running", summary={},
+        ))
+    return run_id
+
+
+def finish_run(engine: Engine, run_id: str, *, status: str, summary: dict[str, Any]) -> None:
+    """Close a sync_runs row with its outcome and summary counts."""
+    with engine.begin() as conn:
+        conn.execute(sync_runs.update().where(sync_runs.c.id == run_id).values(
+            status=status, finished_at=utcnow(), summary=summary,
+        ))
+
+
+def record_errors(engine: Engine, run_id: str, org_id: str, errors: list[dict[str, Any]]) -> None:
+    """Store per-row outcomes: each has audience_id, contact_id, email, error_code, message."""
+    if not errors:
+        return
+    now = utcnow()
+    rows = [
+        {"id": new_id(), "run_id": run_id, "org_id": org_id, "at": now,
+         "audience_id": e.get("audience_id"), "contact_id": e.get("contact_id"),
+         "email": e.get("email"), "error_code": e["error_code"], "message": e["message"]}
+        for e in errors
+    ]
+    with engine.begin() as conn:
+        for start in range(0, len(rows), 2000):
+            conn.execute(sync_errors.insert(), rows[start:start + 2000])
+
+
+def errors_for_run(engine: Engine, org_id: str, run_id: str) -> pd.DataFrame:
+    """The per-row outcomes recorded by one run of `org_id`."""
+    query = sa.select(sync_errors).where(sync_errors.c.org_id == org_id, sync_errors.c.run_id == run_id)
+    with engine.connect() as conn:
+        return pd.DataFrame([dict(r._mapping) for r in conn.execute(query)])
+
+
+def latest_runs(engine: Engine, org_id: str, limit: int = 10) -> list[dict[str, Any]]:
+    """The org's most recent sync runs, newest first."""
+    query = (sa.select(sync_runs).where(sync_runs.c.org_id == org_id)
+             .order_by(sync_runs.c.started_at.desc()).limit(limit))
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
