@@ -20,6 +20,22 @@ from mc_pipelines.store.tables import metadata
 PG_ADMIN_DSN = os.environ.get("MC_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_environment() -> Iterator[None]:
+    """A Fernet key for encrypting stored API keys; no Mailchimp URL outside loopback."""
+    from mc_pipelines_tests.app_data import TEST_FERNET_KEY
+
+    saved = {k: os.environ.get(k) for k in ("MC_SECRET_KEY", "MC_MAILCHIMP_BASE_URL")}
+    os.environ["MC_SECRET_KEY"] = TEST_FERNET_KEY
+    os.environ.pop("MC_MAILCHIMP_BASE_URL", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 def _pg_admin(sql: str) -> None:
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         conn.execute(sql)

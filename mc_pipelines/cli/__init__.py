@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mc_pipelines.cli import base, database
+from mc_pipelines.cli import base, bench, campaigns, connections, database, demo, dev, runs, webhooks
 
-MODULES = [database]
+MODULES = [database, connections, runs, campaigns, webhooks, demo, dev, bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -88,26 +88,21 @@ class MailchimpError(Exception):
         return ""
 
     def _compose(self) -> str:
-        where = f"Mailchimp {self.endpoint}" if self.endpoint else "Mailchimp"
-        head = f"{where} failed"
+        text = f"Mailchimp {self.endpoint} failed" if self.endpoint else "Mailchimp request failed"
         if self.status is not None or self.title:
-            head += f" ({' '.join(str(p) for p in (self.status, self.title) if p)})"
-        parts = [head]
+            text += f" ({' '.join(str(p) for p in (self.status, self.title) if p)})"
         subject = self._subject()
         if subject:
-            parts.append(subject)
+            text += f": {subject}"
         if self.detail:
-            parts.append(self.detail.rstrip("."))
+            text += f". {self.detail.rstrip('.')}"
         if self.field_errors:
-            parts.append(
-                "fields: "
-                + "; ".join(
-                    f"{fe.get('field') or '(body)'}: {fe.get('message', '')}" for fe in self.field_errors
-                )
+            text += ". Fields: " + "; ".join(
+                f"{fe.get('field') or '(body)'}: {fe.get('message', '')}"
+                for fe in self.field_errors
             )
-        text = ": ".join(parts[:2]) + "".join(f". {p}" for p in parts[2:]) if len(parts) > 1 else parts[0]
         if self.hint:
-            text += ". " + self.hint.format(**_SafeFormat(self.context))
+            text += ". " + self.hint.format_map(_SafeFormat(self.context))
         return text
 
     def __str__(self) -> str:
@@ -159,9 +154,9 @@ class InvalidApiKey(MailchimpError):
 
 class WrongDatacenter(InvalidApiKey):
     hint = (
-        "{key} belongs to a different data centre than the one called ({dc}). Use the whole key as "
-        "Mailchimp shows it — the part after the last '-' selects the data centre — and do not "
-        "override the base URL for real accounts"
+        "{key} belongs to data centre {dc} but the request went to another one. Use the whole key "
+        "as Mailchimp shows it (the part after the last '-' selects the data centre) and keep "
+        "'{{dc}}' in MC_MAILCHIMP_BASE_URL / base_url_template so the key's data centre is used"
     )
 
 
@@ -242,7 +237,9 @@ class RateLimited(MailchimpError):
         "client's max_connections or run fewer syncs for this account at once"
     )
 
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None, **kw: Any) -> None:
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, **kw: Any
+    ) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kw)
 
@@ -298,7 +295,9 @@ def _field_errors(body: Mapping[str, Any]) -> list[dict[str, str]]:
     out = []
     for item in body.get("errors") or []:
         if isinstance(item, Mapping):
-            out.append({"field": str(item.get("field") or ""), "message": str(item.get("message") or "")})
+            out.append(
+                {"field": str(item.get("field") or ""), "message": str(item.get("message") or "")}
+            )
     return out
 
 
@@ -363,8 +362,8 @@ def error_from_response(
                 cls = MemberExists
             else:
                 cls = InvalidResource if field_errors else BadRequest
-    elif cls is None or 400 <= status < 500:
-        cls = cls if cls is not None and not issubclass(cls, (RateLimited, ServerError)) else BadRequest
+    else:
+        cls = BadRequest if 400 <= status < 500 else MailchimpError
     kwargs: dict[str, Any] = {
         "status": status,
         "title": title or None,

@@ -71,7 +71,7 @@ def redact_key(raw: str) -> str:
     """``"****abcd"``: the last four characters of the key body (before ``-<dc>``), nothing more."""
     text = (raw or "").strip().strip(_QUOTES).strip()
     head, sep, dc = text.rpartition("-")
-    if sep and _DC_RE.match(dc):
+    if sep and (not dc or _DC_RE.match(dc)):
         text = head
     return mask(text)
 
@@ -107,7 +107,7 @@ def parse_api_key(raw: str) -> ApiKey:
             f"Mailchimp API key {shown} contains whitespace: a key has no spaces; {_WHERE}"
         )
     body, sep, dc = raw.rpartition("-")
-    if not sep:
+    if not sep or not dc:
         raise InvalidApiKeyFormat(
             f"Mailchimp API key {shown} has no data-centre suffix: a key ends in '-<dc>' such as '-us1'; "
             "copy the whole key including the part after the '-'"

@@ -46,15 +46,24 @@ _KNOWN_CHILDREN = (
     "mc_pipelines.mailchimp",
 )
 
-_KEY_SHAPED = re.compile(r"(?<![0-9A-Za-z])([0-9a-fA-F]{28})([0-9a-fA-F]{4})-([a-z]{2}\d{1,3})(?![0-9A-Za-z])")
+_KEY_SHAPED = re.compile(
+    r"(?<![0-9A-Za-z])([0-9a-fA-F]{28})([0-9a-fA-F]{4})-([a-z]{2}\d{1,3})(?![0-9A-Za-z])"
+)
 _AUTH_VALUE = re.compile(
     r"(authorization['\"]?\s*[:=,]\s*\(?\s*b?['\"]?\s*)(basic|bearer|oauth|apikey)\s+[A-Za-z0-9+/=._~\-]+",
     re.IGNORECASE,
 )
 
+_DC_SUFFIX = re.compile(r"^[a-z]{2}\d{1,3}$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+# Candidate tokens, looked up in the registered sets (so subscriber hashes etc. stay readable).
+_HEX32_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])")
+_B64_TOKEN = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
+
 _lock = threading.Lock()
-_secrets: set[str] = set()
-_pattern: re.Pattern[str] | None = None
+_hex_secrets: set[str] = set()  # 32-hex key bodies / tokens (lower case)
+_b64_secrets: set[str] = set()  # base64 of "user:secret" (Basic auth header values)
+_other_secrets: tuple[str, ...] = ()  # anything else (longest first), found by substring search
 
 
 def mask(secret: str) -> str:
@@ -67,36 +76,49 @@ def mask(secret: str) -> str:
 def register_secret(secret: str, *, basic_auth_user: str | None = "anystring") -> None:
     """Remember ``secret`` so :func:`redact_text` removes it wherever it appears.
 
-    Also registers the part before the ``-<dc>`` suffix of an API key and the
-    base64 form of ``"<basic_auth_user>:<secret>"`` used in the Basic-auth header.
-    Secrets shorter than 8 characters are ignored (masking them would mangle text).
+    An API key's body (the part before ``-<dc>``) and the base64 form of
+    ``"<basic_auth_user>:<secret>"`` (the Basic-auth header value) are registered
+    with it.  Secrets shorter than 8 characters are ignored.  Lookups are set
+    membership tests on candidate tokens, so many registered keys cost nothing extra.
     """
+    global _other_secrets
     if not secret or len(secret) < 8:
         return
-    candidates = {secret}
-    head, sep, _dc = secret.rpartition("-")
-    if sep and len(head) >= 16:
-        candidates.add(head)
-    if basic_auth_user is not None:
-        candidates.add(base64.b64encode(f"{basic_auth_user}:{secret}".encode()).decode("ascii"))
-    global _pattern
+    head, sep, dc = secret.rpartition("-")
+    body = head if sep and _DC_SUFFIX.match(dc) else secret
     with _lock:
-        if candidates <= _secrets:
-            return
-        _secrets.update(candidates)
-        # Longest first so a full key is replaced before its body.
-        alternatives = sorted(_secrets, key=len, reverse=True)
-        _pattern = re.compile("|".join(re.escape(s) for s in alternatives))
+        if _HEX32.match(body.lower()):
+            _hex_secrets.add(body.lower())
+        elif secret not in _other_secrets:
+            _other_secrets = tuple(sorted({*_other_secrets, secret}, key=len, reverse=True))
+        if basic_auth_user is not None:
+            _b64_secrets.add(
+                base64.b64encode(f"{basic_auth_user}:{secret}".encode()).decode("ascii")
+            )
+
+
+def _mask_hex(m: re.Match[str]) -> str:
+    token = m.group(0)
+    return mask(token) if token.lower() in _hex_secrets else token
+
+
+def _mask_b64(m: re.Match[str]) -> str:
+    token = m.group(0)
+    return mask(token) if token in _b64_secrets else token
 
 
 def redact_text(text: str) -> str:
     """Return ``text`` with registered secrets, key-shaped strings and auth header values masked."""
     if not text:
         return text
-    pattern = _pattern
-    if pattern is not None:
-        text = pattern.sub(lambda m: mask(m.group(0)), text)
+    for secret in _other_secrets:
+        if secret in text:
+            text = text.replace(secret, mask(secret))
     text = _KEY_SHAPED.sub(lambda m: f"****{m.group(2)}-{m.group(3)}", text)
+    if _hex_secrets:
+        text = _HEX32_TOKEN.sub(_mask_hex, text)
+    if _b64_secrets:
+        text = _B64_TOKEN.sub(_mask_b64, text)
     text = _AUTH_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)} [redacted]", text)
     return text
 
@@ -128,7 +150,9 @@ class RedactingFilter(logging.Filter):
 _FILTER = RedactingFilter(name="")
 
 
-def install_redaction_filter(logger_names: Iterable[str] = DEFAULT_REDACTED_LOGGERS) -> RedactingFilter:
+def install_redaction_filter(
+    logger_names: Iterable[str] = DEFAULT_REDACTED_LOGGERS,
+) -> RedactingFilter:
     """Install the shared :class:`RedactingFilter` on the named loggers and their children.
 
     Idempotent; call it again after new child loggers are created (every

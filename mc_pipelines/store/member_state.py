@@ -55,32 +55,38 @@ def save_rows(engine: Engine, org_id: str, rows: list[dict[str, Any]], columns: 
 
 
 def update_existing(engine: Engine, org_id: str, audience_id: str,
-                    updates: dict[str, dict[str, Any]]) -> int:
-    """Update columns of rows that already exist (keyed by subscriber hash); returns rows touched.
+                    updates: dict[str, dict[str, Any]]) -> None:
+    """Update rows that already exist, keyed by subscriber hash (one executemany per column set).
 
     Used by the member-status pull: members the project never pushed are not added."""
-    if not updates:
-        return 0
-    touched = 0
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for sub_hash, values in updates.items():
+        by_columns.setdefault(tuple(sorted(values)), []).append(
+            {"_hash": sub_hash, **{f"v_{k}": v for k, v in values.items()}}
+        )
     with engine.begin() as conn:
-        existing = set()
-        hashes = list(updates)
+        for columns, params in by_columns.items():
+            stmt = state_table.update().where(
+                state_table.c.org_id == org_id, state_table.c.audience_id == audience_id,
+                state_table.c.subscriber_hash == sa.bindparam("_hash"),
+            ).values({c: sa.bindparam(f"v_{c}") for c in columns})
+            for start in range(0, len(params), 5000):
+                conn.execute(stmt, params[start:start + 5000])
+
+
+def statuses(engine: Engine, org_id: str, audience_id: str, hashes: Iterable[str]) -> dict[str, str]:
+    """The stored status of the given members (absent hashes are not in the state)."""
+    hashes = list(hashes)
+    found: dict[str, str] = {}
+    with engine.connect() as conn:
         for start in range(0, len(hashes), 1000):
-            existing.update(conn.execute(
-                sa.select(state_table.c.subscriber_hash).where(
+            found.update(conn.execute(
+                sa.select(state_table.c.subscriber_hash, state_table.c.status).where(
                     state_table.c.org_id == org_id, state_table.c.audience_id == audience_id,
                     state_table.c.subscriber_hash.in_(hashes[start:start + 1000]),
                 )
-            ).scalars())
-        for sub_hash in existing:
-            conn.execute(
-                state_table.update().where(
-                    state_table.c.org_id == org_id, state_table.c.audience_id == audience_id,
-                    state_table.c.subscriber_hash == sub_hash,
-                ).values(**updates[sub_hash])
-            )
-            touched += 1
-    return touched
+            ).tuples().all())
+    return found
 
 
 def rows_for_contact(engine: Engine, org_id: str, contact_id: int) -> list[dict[str, Any]]:

@@ -1,0 +1,199 @@
+"""`audience_sync`: diff the desired audiences against what was pushed, and push what changed."""
+
+
+import asyncio
+import time
+from typing import Any
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+
+from mc_pipelines.assets.common import (
+    MAILCHIMP_RETRY,
+    OWNERS,
+    SYNC_GROUP,
+    numbers,
+    org_audiences,
+    samples_markdown,
+    table_metadata,
+)
+from mc_pipelines.assets.member_status import mailchimp_member_status
+from mc_pipelines.mailchimp.errors import AccountDisabled, AudienceNotFound, InvalidApiKey
+from mc_pipelines.mailchimp.metrics import CallMetrics
+from mc_pipelines.partitions import org_partitions
+from mc_pipelines.push import push_audience, tags_by_hash
+from mc_pipelines.resources import AppDatabase, MailchimpResource
+from mc_pipelines.store import audit, connections, member_state, runs
+from mc_pipelines.store import segments as segment_store
+from mc_pipelines.store.contacts import CONTACT_COLUMNS
+from mc_pipelines.sync.batching import plan_calls
+from mc_pipelines.sync.desired import check_merge_field_map
+from mc_pipelines.sync.diff import AudiencePlan, diff_audience
+
+PLAN_COUNTS = ("creates", "updates", "unsubscribes", "tag_adds", "tag_removes", "skipped")
+
+
+class AudienceSyncConfig(Config):
+    """Run config of the audience sync."""
+
+    dry_run: bool = Field(default=False, description="Compute and report the plan; write nothing.")
+    batch_size: int = Field(default=500, ge=1, le=500, description="Members per bulk call (Mailchimp's cap is 500).")
+
+
+def _plan_size(plan: AudiencePlan) -> dict[str, int]:
+    return {k: len(getattr(plan, k)) for k in PLAN_COUNTS}
+
+
+class _SyncRun:
+    """One org's sync: plans per audience, pushes, records run/segment/connection outcomes."""
+
+    def __init__(self, context: AssetExecutionContext, config: AudienceSyncConfig, engine,
+                 mailchimp: MailchimpResource, segment_result: dict[str, Any]) -> None:
+        self.context, self.config, self.engine, self.mailchimp = context, config, engine, mailchimp
+        self.org_id = context.partition_key
+        self.desired: pd.DataFrame = segment_result["desired"]
+        self.segment_summary: pd.DataFrame = segment_result["summary"]
+        self.connection = connections.require_active_connection(engine, self.org_id)
+        self.audiences = org_audiences(self.connection, segment_store.active_segments(engine, self.org_id))
+        self.metrics = CallMetrics()
+
+    def plans(self, state: pd.DataFrame) -> dict[str, AudiencePlan]:
+        plans = {}
+        for audience in self.audiences:
+            desired = self.desired[self.desired["audience_id"] == audience]
+            current = state[state["audience_id"] == audience]
+            plans[audience] = diff_audience(desired, current)
+        return plans
+
+    async def check_audiences(self, client) -> None:
+        """Fail early, with what to fix, if an audience is missing or lacks a mapped merge field."""
+        problems = []
+        for audience in self.audiences:
+            fields = await client.list_merge_fields(audience)
+            problems += [f"audience {audience}: {p}" for p in check_merge_field_map(
+                self.connection.merge_fields or {}, fields, CONTACT_COLUMNS)]
+        if problems:
+            raise Failure(description="merge field mapping does not fit the audience: " + "; ".join(problems),
+                          allow_retries=False)
+
+    async def push(self, plans: dict[str, AudiencePlan], state: pd.DataFrame):
+        async with self.mailchimp.client_for(self.connection, self.metrics) as client:
+            await self.check_audiences(client)
+            reports = await asyncio.gather(*[
+                push_audience(client, self.engine, self.org_id, audience, plan,
+                              tags_by_hash(state[state["audience_id"] == audience]),
+                              batch_size=self.config.batch_size)
+                for audience, plan in plans.items()
+            ])
+        return reports
+
+
+
+
+
+@asset(
+    partitions_def=org_partitions,
+    deps=[mailchimp_member_status],
+    group_name=SYNC_GROUP,
+    owners=OWNERS,
+    kinds={"mailchimp", "pandas"},
+    retry_policy=MAILCHIMP_RETRY,
+    description=(
+        "Pushes to Mailchimp only what changed since the last sync, in bulk: new members by batch "
+        "subscribe (≤500 a call, never overwriting existing members), changed members with the "
+        "status Mailchimp holds now (no status flip), withdrawn consent as explicit unsubscribes, "
+        "managed tags as static-segment add/remove batches. Marketer-made tags and members the "
+        "project did not add are never touched. Per-row outcomes go to sync_errors with contact "
+        "ids; failed rows are retried next run. `dry_run` reports the plan without writing."
+    ),
+)
+def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, segment_members: dict,
+                  app_db: AppDatabase, mailchimp: MailchimpResource) -> MaterializeResult:
+    """Diff and push the org's audiences."""
+    started = time.perf_counter()
+    engine = app_db.engine
+    sync = _SyncRun(context, config, engine, mailchimp, segment_members)
+    org_id = sync.org_id
+    state = member_state.load_state(engine, org_id)
+    plans = sync.plans(state)
+    planned = {a: _plan_size(p) for a, p in plans.items()}
+    calls = {a: plan_calls(p, config.batch_size) for a, p in plans.items()}
+    planned_calls = sum(len(c.calls) for c in calls.values())
+    context.log.info(f"org {org_id}: plan {planned}, {planned_calls} bulk calls")
+    plan_totals = {f"planned_{k}": sum(p[k] for p in planned.values()) for k in PLAN_COUNTS}
+    segment_ids = segment_members["summary"]["segment_id"].tolist() if len(segment_members["summary"]) else []
+
+    if config.dry_run:
+        return MaterializeResult(metadata={
+            "dry_run": MetadataValue.bool(True),
+            **numbers(plan_totals), "planned_calls": MetadataValue.int(planned_calls),
+            "plan": MetadataValue.json(planned),
+            **_previews(plans),
+        })
+
+    run_id = runs.start_run(engine, org_id, kind="audience_sync", dry_run=False, dagster_run_id=context.run_id)
+    segment_store.set_status(engine, org_id, _valid_segments(segment_members["summary"]), "syncing")
+    try:
+        reports = asyncio.run(sync.push(plans, state))
+    except Exception as exc:
+        message = exc.description if isinstance(exc, Failure) else str(exc)
+        runs.finish_run(engine, run_id, status="error", summary={"error": message, **plan_totals})
+        segment_store.set_status(engine, org_id, segment_ids, "error", error=message)
+        connections.record_sync_status(engine, org_id, status="error", error=message)
+        if isinstance(exc, InvalidApiKey | AccountDisabled | AudienceNotFound):
+            raise Failure(description=message, allow_retries=False) from None
+        raise
+    outcomes = [o for r in reports for o in r.outcomes]
+    runs.record_errors(engine, run_id, org_id, outcomes)
+    totals = {k: sum(r.counts()[k] for r in reports) for k in reports[0].counts()} if reports else {}
+    skipped = sum(len(p.skipped) for p in plans.values())
+    status = "success" if totals.get("failed", 0) == 0 else "partial"
+    summary = {**totals, "skipped": skipped, "mailchimp_calls": sync.metrics.total_calls,
+               "mailchimp_writes": sync.metrics.total_writes, "mailchimp_retries": sync.metrics.total_retries}
+    runs.finish_run(engine, run_id, status=status, summary=summary)
+    segment_store.set_status(engine, org_id, _valid_segments(segment_members["summary"]), "synced")
+    segment_store.set_status(engine, org_id, _invalid_segments(segment_members["summary"]), "error",
+                             error="invalid filters (see the segment_members asset)")
+    connections.record_sync_status(engine, org_id, status=status,
+                                   error=None if status == "success" else f"{totals.get('failed', 0)} rows failed; see sync_errors for run {run_id}")
+    with engine.begin() as conn:
+        audit.record(conn, org_id=org_id, actor=f"dagster:{context.run_id}", action="sync",
+                     detail={"run_id": run_id, **summary})
+    duration = time.perf_counter() - started
+    return MaterializeResult(metadata={
+        **numbers({**totals, "skipped": skipped}),
+        **numbers(plan_totals),
+        "mailchimp_calls": MetadataValue.int(sync.metrics.total_calls),
+        "mailchimp_write_calls": MetadataValue.int(sync.metrics.total_writes),
+        "mailchimp_retries": MetadataValue.int(sync.metrics.total_retries),
+        "planned_calls": MetadataValue.int(planned_calls),
+        "duration_seconds": MetadataValue.float(round(duration, 3)),
+        "sync_run_id": MetadataValue.text(run_id),
+        "status": MetadataValue.text(status),
+        "error_samples": samples_markdown(outcomes),
+        "calls_by_endpoint": MetadataValue.json(sync.metrics.as_metadata()),
+        **_previews(plans),
+    })
+
+
+def _valid_segments(summary: pd.DataFrame) -> list[int]:
+    return summary.loc[summary["error"].isna(), "segment_id"].tolist() if len(summary) else []
+
+
+def _invalid_segments(summary: pd.DataFrame) -> list[int]:
+    return summary.loc[summary["error"].notna(), "segment_id"].tolist() if len(summary) else []
+
+
+def _previews(plans: dict[str, AudiencePlan]) -> dict[str, MetadataValue]:
+    creates = pd.concat([p.creates.assign(audience_id=a) for a, p in plans.items() if len(p.creates)]) \
+        if any(len(p.creates) for p in plans.values()) else pd.DataFrame()
+    return {"preview_creates": table_metadata(creates, ["audience_id", "contact_id", "email"])} if len(creates) \
+        else {}

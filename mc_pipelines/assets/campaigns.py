@@ -1,0 +1,1 @@
+"""`campaign_stats` (issue 7)."""

@@ -1,0 +1,1 @@
+"""`contacts_export` (issue 7)."""

@@ -1,0 +1,1 @@
+"""What runs the pipelines unattended: jobs, schedules and sensors."""

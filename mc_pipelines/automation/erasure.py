@@ -1,0 +1,3 @@
+"""GDPR erasure job (issue 6)."""
+
+ERASURE_JOBS: list = []

@@ -1,0 +1,37 @@
+"""Jobs, named for what they do. Each run carries the org tag that dagster.yaml limits to one
+concurrent run per org."""
+
+from dagster import AssetSelection, define_asset_job
+
+from mc_pipelines.assets.audience_sync import audience_sync
+from mc_pipelines.assets.contacts import consented_contacts, source_contacts
+from mc_pipelines.assets.member_status import mailchimp_member_status
+from mc_pipelines.assets.segments import segment_members
+from mc_pipelines.partitions import org_partitions
+
+AUDIENCE_SYNC_SELECTION = AssetSelection.assets(
+    mailchimp_member_status, source_contacts, consented_contacts, segment_members, audience_sync
+)
+
+audience_sync_job = define_asset_job(
+    "audience_sync_job",
+    selection=AUDIENCE_SYNC_SELECTION,
+    partitions_def=org_partitions,
+    description="Pull Mailchimp-side changes, rebuild the cohort and segments, push what changed.",
+)
+
+member_status_job = define_asset_job(
+    "member_status_pull_job",
+    selection=AssetSelection.assets(mailchimp_member_status),
+    partitions_def=org_partitions,
+    description="Pull member statuses changed in Mailchimp (unsubscribes, cleaned) into the application.",
+)
+
+campaign_stats_job = define_asset_job(
+    "campaign_stats_job",
+    selection=AssetSelection.assets("campaign_stats"),
+    partitions_def=org_partitions,
+    description="Refresh tracked campaigns' stats (non-terminal ones, and sent ones within the window).",
+)
+
+JOBS = [audience_sync_job, member_status_job, campaign_stats_job]

@@ -1,0 +1,3 @@
+"""Schedules (issue 6)."""
+
+SCHEDULES: list = []

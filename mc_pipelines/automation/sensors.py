@@ -1,0 +1,3 @@
+"""Sensors (issue 6)."""
+
+SENSORS: list = []

@@ -1,0 +1,84 @@
+"""Connecting an org to Mailchimp: validate the key, prove it works, store it encrypted.
+
+Used by `mc-pipelines connect` and the demo. Every failure says exactly what to fix and writes
+nothing; the key is never echoed (at most its last four characters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from mc_pipelines.config import mailchimp_base_url
+from mc_pipelines.mailchimp.client import MailchimpClient, run_sync
+from mc_pipelines.mailchimp.errors import AudienceNotFound, InvalidApiKey, MailchimpError
+from mc_pipelines.mailchimp.keys import parse_api_key
+from mc_pipelines.store import connections
+from mc_pipelines.store.secrets import encrypt_secret, load_fernet
+
+
+class ConnectError(Exception):
+    """Connecting failed; the message says what to fix. Nothing was stored."""
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """What a successful key + audience check learned."""
+
+    dc: str
+    account_name: str
+    audience_id: str
+    audience_name: str
+    member_count: int
+
+
+async def _check(client: MailchimpClient, audience_id: str) -> tuple[dict, dict]:
+    await client.ping()
+    return await client.get_account(), await client.get_audience(audience_id)
+
+
+def check_connection(raw_key: str, audience_id: str, *, base_url_template: str | None = None) -> ConnectionCheck:
+    """Validate the key's format, then ping Mailchimp and read the audience with it."""
+    try:
+        key = parse_api_key(raw_key)
+    except ValueError as exc:
+        raise ConnectError(str(exc)) from None
+    if not audience_id or not audience_id.strip():
+        raise ConnectError("audience id is empty: pass the audience (list) id shown in Mailchimp's audience settings")
+
+    async def run():
+        async with MailchimpClient(key, base_url_template=base_url_template or mailchimp_base_url()) as client:
+            return await _check(client, audience_id.strip())
+
+    try:
+        account, audience = run_sync(run())
+    except AudienceNotFound:
+        raise ConnectError(
+            f"audience {audience_id!r} was not found in the Mailchimp account of key {key.label}: "
+            "check the audience id (Audience → Settings → Audience name and defaults)"
+        ) from None
+    except InvalidApiKey as exc:
+        raise ConnectError(f"Mailchimp rejected the API key {key.label}: {exc}") from None
+    except MailchimpError as exc:
+        raise ConnectError(f"could not reach Mailchimp with key {key.label}: {exc}") from None
+    return ConnectionCheck(
+        dc=key.dc, account_name=str(account.get("account_name") or ""), audience_id=audience["id"],
+        audience_name=str(audience.get("name") or ""),
+        member_count=int((audience.get("stats") or {}).get("member_count") or 0),
+    )
+
+
+def connect_org(engine: Engine, org_id: str, raw_key: str, audience_id: str, *, auto_sync: bool = False,
+                actor: str, base_url_template: str | None = None,
+                merge_fields: dict[str, str] | None = None) -> ConnectionCheck:
+    """Check the key and audience, then store the connection with the key encrypted (audited)."""
+    connections.require_org(engine, org_id)
+    fernet = load_fernet()  # fail on a bad MC_SECRET_KEY before calling Mailchimp
+    check = check_connection(raw_key, audience_id, base_url_template=base_url_template)
+    connections.save_connection(
+        engine, org_id=org_id, api_key_encrypted=encrypt_secret(parse_api_key(raw_key).secret, fernet),
+        server_prefix=check.dc, audience_id=check.audience_id, account_name=check.account_name,
+        auto_sync=auto_sync, actor=actor, merge_fields=merge_fields,
+    )
+    return check

@@ -1,0 +1,22 @@
+"""The one Definitions object of the project: assets, checks, jobs, schedules, sensors, resources."""
+
+from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
+
+from mc_pipelines.assets import audience_sync, campaigns, contacts, export, member_status, segments
+from mc_pipelines.assets.sources import APP_TABLES
+from mc_pipelines.automation.erasure import ERASURE_JOBS
+from mc_pipelines.automation.jobs import JOBS
+from mc_pipelines.automation.schedules import SCHEDULES
+from mc_pipelines.automation.sensors import SENSORS
+from mc_pipelines.resources import AppDatabase, MailchimpResource
+
+ASSET_MODULES = [member_status, contacts, segments, audience_sync, campaigns, export]
+
+defs = Definitions(
+    assets=[*APP_TABLES, *load_assets_from_modules(ASSET_MODULES)],
+    asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
+    jobs=[*JOBS, *ERASURE_JOBS],
+    schedules=SCHEDULES,
+    sensors=SENSORS,
+    resources={"app_db": AppDatabase(), "mailchimp": MailchimpResource()},
+)
