@@ -45,7 +45,7 @@ def materialize_sync(instance: DagsterInstance, org_id: str, engine: Engine, emu
 def metadata_of(result, asset: str) -> dict[str, Any]:
     """Metadata values of one asset's materialization in a run result."""
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
+        mat = event.materialization
         if mat.asset_key.to_user_string() == asset:
             return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
     raise KeyError(f"{asset} was not materialized")

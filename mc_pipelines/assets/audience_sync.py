@@ -155,7 +155,8 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, se
     runs.record_errors(engine, run_id, org_id, outcomes)
     totals = {k: sum(r.counts()[k] for r in reports) for k in reports[0].counts()} if reports else {}
     skipped = sum(len(p.skipped) for p in plans.values())
-    status = "success" if totals.get("failed", 0) == 0 else "partial"
+    # any per-row outcome (transient failure or terminal rejection) needs someone's attention
+    status = "success" if not outcomes else "partial"
     summary = {**totals, "skipped": skipped, "mailchimp_calls": sync.metrics.total_calls,
                "mailchimp_writes": sync.metrics.total_writes, "mailchimp_retries": sync.metrics.total_retries}
     runs.finish_run(engine, run_id, status=status, summary=summary)
@@ -163,7 +164,7 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, se
     segment_store.set_status(engine, org_id, _invalid_segments(segment_members["summary"]), "error",
                              error="invalid filters (see the segment_members asset)")
     connections.record_sync_status(engine, org_id, status=status,
-                                   error=None if status == "success" else f"{totals.get('failed', 0)} rows failed; see sync_errors for run {run_id}")
+                                   error=None if status == "success" else f"{len(outcomes)} rows need attention; see sync_errors for run {run_id}")
     with engine.begin() as conn:
         audit.record(conn, org_id=org_id, actor=f"dagster:{context.run_id}", action="sync",
                      detail={"run_id": run_id, **summary})

@@ -4,36 +4,74 @@
 import asyncio
 import time
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+import pandas as pd
+from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+from pydantic import Field
 
-from mc_pipelines.assets.common import INBOUND_GROUP, MAILCHIMP_RETRY, OWNERS, numbers, org_audiences
+from mc_pipelines.assets.common import (
+    INBOUND_GROUP,
+    MAILCHIMP_RETRY,
+    OWNERS,
+    numbers,
+    org_audiences,
+    table_metadata,
+)
 from mc_pipelines.assets.sources import app_mailchimp_connections
+from mc_pipelines.mailchimp.client import PAGE_LIMIT
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.partitions import org_partitions
-from mc_pipelines.pull import pull_member_status
+from mc_pipelines.pull import AudiencePull, pull_member_status
 from mc_pipelines.resources import AppDatabase, MailchimpResource
-from mc_pipelines.store.connections import require_active_connection
+from mc_pipelines.store.connections import (
+    NotConnectedError,
+    UnknownOrgError,
+    require_active_connection,
+)
 from mc_pipelines.store.segments import active_segments
+
+TRANSITION_COLUMNS = ["audience_id", "email", "status", "reason", "contact_ids"]
 
 
 class MemberStatusConfig(Config):
     """Run config of the member-status pull."""
 
-    dry_run: bool = False
+    dry_run: bool = Field(default=False, description="Report what changed in Mailchimp; write nothing.")
+    full_refresh: bool = Field(
+        default=False,
+        description="Read every member, not only those changed since the cursor (picks up tag-only "
+        "changes, which Mailchimp does not mark as changes).",
+    )
+    page_size: int = Field(default=PAGE_LIMIT, ge=2, le=PAGE_LIMIT, description="Members per GET.")
+
+
+def _totals(pulls: list[AudiencePull], metrics: CallMetrics) -> dict[str, int]:
+    return {
+        "members_changed": sum(p.members_seen for p in pulls),
+        "known_members_seen": sum(p.known_members_seen for p in pulls),
+        "state_rows_changed": sum(p.state_rows_changed for p in pulls),
+        "unsubscribed_in_mailchimp": sum(p.unsubscribed_in_mailchimp for p in pulls),
+        "cleaned_in_mailchimp": sum(p.cleaned_in_mailchimp for p in pulls),
+        "consent_withdrawn": sum(len(p.consent_withdrawn) for p in pulls),
+        "page_restarts": sum(p.restarts for p in pulls),
+        "mailchimp_calls": metrics.total_calls,
+        "mailchimp_retries": metrics.total_retries,
+    }
 
 
 @asset(
     partitions_def=org_partitions,
     deps=[app_mailchimp_connections],
     group_name=INBOUND_GROUP,
-    owners=["team:growth-data"],
+    owners=OWNERS,
     kinds={"mailchimp", "postgres"},
     retry_policy=MAILCHIMP_RETRY,
     description=(
-        "Members Mailchimp changed since the last pull (per audience cursor on last_changed). "
-        "Refreshes each known member's Mailchimp status and tags in mailchimp_member_state, and "
+        "Members Mailchimp changed since the last pull (per-audience cursor on last_changed, paged "
+        "by key so no member is skipped while the audience changes). Refreshes each known member's "
+        "Mailchimp status and all its Mailchimp tags (read-only) in mailchimp_member_state, and "
         "turns unsubscribes and cleaned addresses made in Mailchimp into withdrawn consent in the "
-        "application (source 'mailchimp'). Runs before every push so no update flips a status."
+        "application (consent_events, source 'mailchimp', with the reason). Runs before every push "
+        "so no update flips a status; re-reading the boundary changes nothing."
     ),
 )
 def mailchimp_member_status(
@@ -43,31 +81,32 @@ def mailchimp_member_status(
     """Pull member statuses changed in Mailchimp for this org."""
     org_id = context.partition_key
     engine = app_db.engine
-    connection = require_active_connection(engine, org_id)
+    try:
+        connection = require_active_connection(engine, org_id)
+    except (NotConnectedError, UnknownOrgError) as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None
     audiences = org_audiences(connection, active_segments(engine, org_id))
     metrics = CallMetrics()
     started = time.perf_counter()
 
-    async def run():
+    async def run() -> list[AudiencePull]:
         async with mailchimp.client_for(connection, metrics) as client:
-            return await pull_member_status(client, engine, org_id, audiences, dry_run=config.dry_run)
+            return await pull_member_status(
+                client, engine, org_id, audiences, dry_run=config.dry_run,
+                full_refresh=config.full_refresh, page_size=config.page_size)
 
     pulls = asyncio.run(run())
-    totals = {
-        "members_changed": sum(p.members_seen for p in pulls),
-        "known_members_refreshed": sum(p.known_members_refreshed for p in pulls),
-        "unsubscribed_in_mailchimp": sum(len(p.unsubscribed_in_mailchimp) for p in pulls),
-        "cleaned_in_mailchimp": sum(len(p.cleaned_in_mailchimp) for p in pulls),
-        "consent_withdrawn": sum(len(p.consent_withdrawn) for p in pulls),
-        "mailchimp_calls": metrics.total_calls,
-        "mailchimp_retries": metrics.total_retries,
-    }
+    totals = _totals(pulls, metrics)
     context.log.info(f"org {org_id}: {totals}")
-    cursors = "\n".join(f"- `{p.audience_id}`: {p.cursor.isoformat() if p.cursor else 'none yet'}" for p in pulls)
+    cursors = "\n".join(f"- `{p.audience_id}`: {p.cursor.isoformat() if p.cursor else 'none yet'}"
+                        for p in pulls)
+    transitions = pd.DataFrame([t for p in pulls for t in p.transitions], columns=TRANSITION_COLUMNS)
     return MaterializeResult(metadata={
         **numbers(totals),
         "duration_seconds": MetadataValue.float(round(time.perf_counter() - started, 3)),
         "audiences": MetadataValue.text(", ".join(audiences)),
         "cursors": MetadataValue.md(cursors or "_no audience_"),
+        "mailchimp_side_opt_outs": table_metadata(transitions, TRANSITION_COLUMNS, limit=20),
         "dry_run": MetadataValue.bool(config.dry_run),
+        "full_refresh": MetadataValue.bool(config.full_refresh),
     })

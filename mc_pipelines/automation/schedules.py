@@ -1,3 +1,91 @@
-"""Schedules (issue 6)."""
+"""Schedules: the daily audience sync and the 6-hourly campaign stats refresh, fanned out per org.
 
-SCHEDULES: list = []
+Each RunRequest targets one org partition, is tagged `org=<id>` (one run per org at a time, see
+dagster.yaml) and has a run key made of the tick and the org, so a re-evaluated tick never
+launches a second run. Schedules cannot return partition requests, so an active org whose
+partition `org_partitions_sensor` has not added yet gets it here directly.
+"""
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from dagster import (
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
+from sqlalchemy.engine import Engine
+
+from mc_pipelines.automation.jobs import audience_sync_job, campaign_stats_job
+from mc_pipelines.operations import ensure_org_partitions, org_tags
+from mc_pipelines.resources import AppDatabase
+from mc_pipelines.store import connections
+
+CAMPAIGN_WINDOW_DAYS = 30
+
+
+def _tick_time(context: ScheduleEvaluationContext) -> datetime:
+    """The scheduled time of the tick, as naive UTC (the database convention)."""
+    scheduled = context.scheduled_execution_time or datetime.now(UTC)
+    if scheduled.tzinfo is not None:
+        scheduled = scheduled.astimezone(UTC).replace(tzinfo=None)
+    return scheduled
+
+
+def fan_out(context: ScheduleEvaluationContext, org_ids: Iterable[str],
+            run_key: Callable[[str], str], what: str) -> list[RunRequest] | SkipReason:
+    """One RunRequest per org (partition added if missing), or a SkipReason naming `what`."""
+    org_ids = sorted(set(org_ids))
+    if not org_ids:
+        return SkipReason(f"no org {what}")
+    added = ensure_org_partitions(context.instance, org_ids)
+    if added:
+        context.log.info(f"added org partitions {added} before the sensor did")
+    return [RunRequest(run_key=run_key(org), partition_key=org, tags=org_tags(org)) for org in org_ids]
+
+
+def auto_sync_org_ids(engine: Engine) -> list[str]:
+    """Orgs with an active connection and auto_sync on."""
+    return [c.org_id for c in connections.list_connections(engine) if c.active and c.auto_sync]
+
+
+@schedule(
+    name="daily_audience_sync",
+    cron_schedule="0 5 * * *",
+    execution_timezone="UTC",
+    job=audience_sync_job,
+    description="05:00 UTC: the audience sync of every connected, enabled org with auto_sync on.",
+)
+def daily_audience_sync(context: ScheduleEvaluationContext, app_db: AppDatabase):
+    """A run per auto-syncing org, run_key `daily-<date>-<org>`."""
+    day = _tick_time(context).date().isoformat()
+    return fan_out(context, auto_sync_org_ids(app_db.engine), lambda org: f"daily-{day}-{org}",
+                   "has auto_sync on with an active connection")
+
+
+@schedule(
+    name="campaign_stats_refresh",
+    cron_schedule="0 */6 * * *",
+    execution_timezone="UTC",
+    job=campaign_stats_job,
+    description=(
+        "Every 6 hours: refresh campaign stats of orgs with campaigns still moving (non-terminal, "
+        f"or sent within the last {CAMPAIGN_WINDOW_DAYS} days)."
+    ),
+)
+def campaign_stats_refresh(context: ScheduleEvaluationContext, app_db: AppDatabase):
+    """A run per active org with campaigns to refresh, run_key `campaigns-<tick>-<org>`."""
+    from mc_pipelines.store.campaigns import orgs_with_campaigns_to_refresh  # TEMP until helper-5 lands
+
+    now = _tick_time(context)
+    engine = app_db.engine
+    active = set(connections.active_org_ids(engine))
+    orgs = [o for o in orgs_with_campaigns_to_refresh(engine, now, CAMPAIGN_WINDOW_DAYS) if o in active]
+    tick = now.strftime("%Y-%m-%dT%H:%M")
+    return fan_out(context, orgs, lambda org: f"campaigns-{tick}-{org}",
+                   "has campaigns to refresh and an active connection")
+
+
+SCHEDULES: list[ScheduleDefinition] = [daily_audience_sync, campaign_stats_refresh]

@@ -1,7 +1,69 @@
-"""CLI commands: dev (filled in by its issue)."""
+"""`dev` (behind `make dev`): the Dagster UI on the demo data, with a Mailchimp emulator running.
+
+The demo's emulator lived in memory and died with `make demo`, so a new one is started in a
+subprocess and, when the demo data exist, the demo orgs are connected to it again
+(`mc_pipelines.demo.run.setup_demo`, when available). `dagster dev` then runs as a child process
+(not `exec`), so the emulator is stopped when the UI stops.
+"""
+
+from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+
+from mc_pipelines.config import DATA_DIR
+
+
+def ui_command(host: str, port: int) -> list[str]:
+    """The `dagster dev` command line for this project."""
+    return [sys.executable, "-m", "dagster", "dev", "-m", "mc_pipelines.definitions",
+            "-h", host, "-p", str(port)]
+
+
+def _reconnect_demo(server) -> None:
+    from mc_pipelines.demo import run as demo_run
+
+    os.environ["MC_MAILCHIMP_BASE_URL"] = server.base_url_template
+    setup_demo = getattr(demo_run, "setup_demo", None)
+    if setup_demo is None:
+        print("demo data found, but this version has no demo setup to reconnect the orgs: "
+              "the UI starts on the existing data")
+        return
+    setup_demo(server)
+    print("demo orgs connected to the new emulator")
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Prepare the demo environment, start the emulator, then run the Dagster UI until Ctrl-C."""
+    from mc_pipelines.demo.environment import prepare_demo_environment
+    from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
+
+    dagster_home = prepare_demo_environment()
+    with EmulatorServer(mode="process") as server:
+        print(f"Mailchimp emulator on {server.base_url_template}")
+        if (DATA_DIR / "app.db").exists():
+            _reconnect_demo(server)
+        else:
+            print("no demo data in .data/app.db: run `make demo` first for a populated UI")
+        command = ui_command(args.host, args.port)
+        print(f"DAGSTER_HOME={dagster_home}")
+        if args.no_ui:
+            print("would run: " + " ".join(command))
+            return 0
+        ui = subprocess.Popen(command)
+        try:
+            return ui.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached the UI too (same process group)
+            return ui.wait()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this module's commands."""
+    p = subparsers.add_parser("dev", help="the Dagster UI on the demo data, with the emulator running")
+    p.add_argument("--host", default="127.0.0.1", help="UI host (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
+    p.add_argument("--no-ui", action="store_true",
+                   help="prepare and start the emulator, print the UI command, and stop (for checks)")
+    p.set_defaults(handler=cmd_dev)

@@ -8,6 +8,7 @@ member unsubscribes in Mailchimp and the next run brings that back as withdrawn 
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,12 +52,13 @@ def run_job_for_org(instance: DagsterInstance, job_name: str, org_id: str) -> di
     """Execute one job for one org partition in process; returns metadata values per asset."""
     from mc_pipelines.definitions import defs
 
-    result = defs.get_job_def(job_name).execute_in_process(
+    result = defs.resolve_job_def(job_name).execute_in_process(
         partition_key=org_id, instance=instance, tags={"org": org_id}, raise_on_error=True,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
     out: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
+        mat = event.materialization
         out[mat.asset_key.to_user_string()] = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
     return out
 
@@ -95,26 +97,34 @@ def _print_table(rows: list[list[str]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
+def setup_demo(server, instance: DagsterInstance | None = None) -> list[OrgDemo]:
+    """Seed the demo orgs, connect each to a fresh account on `server`, register partitions."""
+    prepare_demo_environment()
+    engine = engine_for(database_url())
+    migrate(engine)
+    counts = seed_demo(engine)
+    reset_pipeline_tables(engine, list(counts))
+    print(f"seeded {sum(counts.values())} contacts in {len(counts)} orgs into {database_url()}")
+    orgs = [_setup_org(server, engine, org, actor="demo") for org in DEMO_ORGS]
+    instance = instance or demo_instance()
+    for org in orgs:
+        if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org.org_id):
+            instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org.org_id])
+    return orgs
+
+
 def run_demo() -> int:
     """Run the demo end to end and print the summary."""
     from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
 
     started = time.perf_counter()
     prepare_demo_environment()
-    engine = engine_for(database_url())
-    migrate(engine)
-    counts = seed_demo(engine)
-    org_ids = [o.id for o in DEMO_ORGS]
-    reset_pipeline_tables(engine, org_ids)
-    print(f"seeded {sum(counts.values())} contacts in {len(counts)} orgs into {database_url()}")
     instance = demo_instance()
     rows: list[list[str]] = []
     with EmulatorServer() as server:
+        os.environ["MC_MAILCHIMP_BASE_URL"] = server.base_url_template
         print(f"Mailchimp emulator on {server.base_url_template.format(dc='us6')}")
-        orgs = [_setup_org(server, engine, org, actor="demo") for org in DEMO_ORGS]
-        for org in orgs:
-            if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org.org_id):
-                instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org.org_id])
+        orgs = setup_demo(server, instance)
         for org in orgs:
             for label in ("first sync", "re-sync (no change)"):
                 before = server.stats(org.api_key)["writes"]
@@ -129,11 +139,12 @@ def run_demo() -> int:
         meta = run_job_for_org(instance, "audience_sync_job", acme.org_id)
         rows.append(_row(acme, "after unsubscribe in MC", meta, server.stats(acme.api_key)["writes"] - before))
         withdrawn = meta.get("mailchimp_member_status", {}).get("consent_withdrawn", 0)
+        still = {m["email_address"]: m["status"] for m in server.dump_list(acme.api_key, acme.audience_id)}[leaver]
     print()
     _print_table(rows)
     print()
-    print(f"{leaver} unsubscribed in Mailchimp → consent withdrawn for {withdrawn} contact(s) in the app, "
-          "not re-subscribed.")
+    print(f"{leaver} unsubscribed in Mailchimp → consent withdrawn for {withdrawn} contact(s) in the app; "
+          f"status in Mailchimp after the next sync: {still}.")
     print(f"Dagster instance: {instance.root_directory} — `make dev` opens the UI on it.")
     print(f"demo finished in {time.perf_counter() - started:.1f} s")
     return 0

@@ -239,6 +239,23 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def _member_query(
+    since_last_changed: datetime | None, status: str | None, fields: str | None
+) -> dict[str, Any]:
+    """Query of the member listings: sorted by ``last_changed`` ascending, filtered, trimmed."""
+    params: dict[str, Any] = {
+        "sort_field": "last_changed",
+        "sort_dir": "ASC",
+        "since_last_changed": since_last_changed,
+        "status": status,
+    }
+    if fields:
+        params["fields"] = fields
+    else:
+        params["exclude_fields"] = "members._links,_links"
+    return params
+
+
 def _member_hash(email_or_hash: str) -> str:
     return email_or_hash if _HEX32.match(email_or_hash) else subscriber_hash(email_or_hash)
 
@@ -650,30 +667,49 @@ class MailchimpClient:
         ``since_last_changed`` (naive = UTC) restricts to members changed after it;
         ``status`` filters by status; ``fields`` is Mailchimp's field selector (e.g.
         ``"members.email_address,members.status,members.last_changed,total_items"``).
-        Offset paging over a changing audience can skip a member that changes
-        during the scan (it moves to the end); incremental pulls should therefore
-        store the scan's *start* time as their next cursor, not the newest
-        ``last_changed`` seen.
+        Offset paging over a changing audience can skip a member: when one already
+        read changes (or is archived) during the scan it leaves its place, every later
+        member moves up one, and the member at the page boundary is never returned —
+        and it may be older than any cursor.  Incremental pulls should therefore page
+        by key with :meth:`get_members_page` (see ``mc_pipelines.pull``).
         """
-        params: dict[str, Any] = {
-            "sort_field": "last_changed",
-            "sort_dir": "ASC",
-            "since_last_changed": since_last_changed,
-            "status": status,
-        }
-        if fields:
-            params["fields"] = fields
-        else:
-            params["exclude_fields"] = "members._links,_links"
         async for page in self._pages(
             "/lists/{list_id}/members",
             "members",
             path={"list_id": list_id},
-            params=params,
+            params=_member_query(since_last_changed, status, fields),
             page_size=page_size,
             context={"list_id": list_id},
         ):
             yield page
+
+    async def get_members_page(
+        self,
+        list_id: str,
+        *,
+        since_last_changed: datetime | None = None,
+        offset: int = 0,
+        count: int = PAGE_LIMIT,
+        status: str | None = None,
+        fields: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of members sorted by ``last_changed`` ascending (the raw response).
+
+        Same filters as :meth:`iter_members`; for callers that page by key
+        (``since_last_changed`` advanced to the last value seen, ``offset`` only within
+        the members sharing that second) instead of by a growing offset.
+        """
+        if not 1 <= count <= PAGE_LIMIT:
+            raise ValueError(f"count must be between 1 and {PAGE_LIMIT}, got {count}")
+        if offset < 0:
+            raise ValueError(f"offset must not be negative, got {offset}")
+        return await self._request(
+            "GET",
+            "/lists/{list_id}/members",
+            path={"list_id": list_id},
+            params={**_member_query(since_last_changed, status, fields), "count": count, "offset": offset},
+            context={"list_id": list_id},
+        )
 
     async def get_member(self, list_id: str, email_or_hash: str) -> dict[str, Any]:
         """``GET /lists/{list_id}/members/{subscriber_hash}`` (an email or its hash)."""

@@ -64,7 +64,7 @@ def read_frame(
             index=frame.index, dtype=object,
         )
     for col in datetime_columns:
-        frame[col] = pd.to_datetime(frame[col])
+        frame[col] = pd.to_datetime(frame[col], format="ISO8601")
     return frame.reset_index(drop=True)
 
 

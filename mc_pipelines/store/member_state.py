@@ -89,6 +89,24 @@ def statuses(engine: Engine, org_id: str, audience_id: str, hashes: Iterable[str
     return found
 
 
+def pulled_fields(engine: Engine, org_id: str, audience_id: str,
+                  hashes: Iterable[str]) -> dict[str, tuple[str, list[str], Any]]:
+    """`(status, mailchimp_tags, last_changed)` of the given members, for the member-status
+    pull to tell real changes from re-reads (absent hashes are not in the state)."""
+    hashes = list(hashes)
+    columns = [state_table.c.subscriber_hash, state_table.c.status, state_table.c.mailchimp_tags,
+               state_table.c.last_changed]
+    found: dict[str, tuple[str, list[str], Any]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(hashes), 1000):
+            rows = conn.execute(sa.select(*columns).where(
+                state_table.c.org_id == org_id, state_table.c.audience_id == audience_id,
+                state_table.c.subscriber_hash.in_(hashes[start:start + 1000]),
+            ))
+            found.update((h, (status, tags or [], changed)) for h, status, tags, changed in rows)
+    return found
+
+
 def rows_for_contact(engine: Engine, org_id: str, contact_id: int) -> list[dict[str, Any]]:
     """The state rows of one contact (every audience it was synced to)."""
     with engine.connect() as conn:

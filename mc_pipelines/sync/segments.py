@@ -196,6 +196,15 @@ def evaluate_segments(
     (already limited to the org's active segments). `merge_field_map` is passed on to
     `desired_members`.
     """
+    membership, summary = segment_membership(cohort, segments, default_audience_id)
+    desired = desired_members(cohort, membership, default_audience_id, merge_field_map)
+    return SegmentResult(membership=membership, summary=summary, desired=desired)
+
+
+def segment_membership(
+    cohort: pd.DataFrame, segments: pd.DataFrame, default_audience_id: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(`membership`, `summary`) of `evaluate_segments`, without the desired state."""
     matcher = _Matcher(cohort)
     hashes = cohort["subscriber_hash"].to_numpy()
     contact_ids = cohort["contact_id"].to_numpy(dtype=np.int64)
@@ -230,8 +239,7 @@ def evaluate_segments(
     )
     summary = pd.DataFrame(summary_rows, columns=list(SUMMARY_COLUMNS))
     summary["member_count"] = summary["member_count"].astype(np.int64)
-    desired = desired_members(cohort, membership, default_audience_id, merge_field_map)
-    return SegmentResult(membership=membership, summary=summary, desired=desired)
+    return membership, summary
 
 
 def _empty_membership() -> pd.DataFrame:

@@ -48,32 +48,30 @@ def apply_plan(
         row.setdefault("managed", True)
         rows[row["subscriber_hash"]] = row
 
-    for r in plan.creates.to_dict("records"):
-        h = r["subscriber_hash"]
+    for h, cid, email, payload in _columns(plan.creates, "contact_id", "email", "payload_hash"):
         row = rows.setdefault(h, {"managed": True, "managed_tags": []})
-        row.update(subscriber_hash=h, contact_id=r["contact_id"], email=r["email"])
+        row.update(subscriber_hash=h, contact_id=cid, email=email)
         if h in failed:
             row.update(status="creating", payload_hash=None)
         else:
-            row.update(status="subscribed", payload_hash=r["payload_hash"])
-    for r in plan.updates.to_dict("records"):
-        row = rows[r["subscriber_hash"]]
-        if r["subscriber_hash"] in failed:
-            row["payload_hash"] = None
+            row.update(status="subscribed", payload_hash=payload)
+    for h, cid, email, payload in _columns(plan.updates, "contact_id", "email", "payload_hash"):
+        if h in failed:
+            rows[h]["payload_hash"] = None
         else:
-            row.update(contact_id=r["contact_id"], email=r["email"], payload_hash=r["payload_hash"])
-    for r in plan.unsubscribes.to_dict("records"):
-        if r["subscriber_hash"] not in failed:
-            rows[r["subscriber_hash"]]["status"] = "unsubscribed"
-    for r in plan.tag_adds.to_dict("records"):
-        row = rows.get(r["subscriber_hash"])
+            rows[h].update(contact_id=cid, email=email, payload_hash=payload)
+    for (h,) in _columns(plan.unsubscribes):
+        if h not in failed:
+            rows[h]["status"] = "unsubscribed"
+    for h, tag in _columns(plan.tag_adds, "tag"):
+        row = rows.get(h)
         exists = row is not None and row.get("status") != "creating"
-        if exists and r["subscriber_hash"] not in failed and r["tag"] not in row["managed_tags"]:
-            row["managed_tags"].append(r["tag"])
-    for r in plan.tag_removes.to_dict("records"):
-        row = rows.get(r["subscriber_hash"])
-        if row is not None and r["subscriber_hash"] not in failed and r["tag"] in row["managed_tags"]:
-            row["managed_tags"].remove(r["tag"])
+        if exists and h not in failed and tag not in row["managed_tags"]:
+            row["managed_tags"].append(tag)
+    for h, tag in _columns(plan.tag_removes, "tag"):
+        row = rows.get(h)
+        if row is not None and h not in failed and tag in row["managed_tags"]:
+            row["managed_tags"].remove(tag)
 
     out = pd.DataFrame(list(rows.values()))
     if out.empty:
@@ -83,3 +81,8 @@ def apply_plan(
     out["contact_id"] = out["contact_id"].astype("Int64")
     out["managed"] = out["managed"].astype(bool)
     return out.reset_index(drop=True)
+
+
+def _columns(frame: pd.DataFrame, *names: str) -> zip:
+    """Rows of (subscriber_hash, *names) as tuples."""
+    return zip(*(frame[c].tolist() for c in ("subscriber_hash", *names)), strict=True)

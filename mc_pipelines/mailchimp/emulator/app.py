@@ -13,6 +13,7 @@ import binascii
 import gc
 import io
 import json
+import logging
 import re
 import secrets
 import tarfile
@@ -30,6 +31,7 @@ from . import state as st
 from .faults import Faults, FaultSettings, Stats
 from .state import Account, ApiError, AudienceList, EmulatorState
 
+log = logging.getLogger(__name__)
 JSON_CT = b"application/json; charset=utf-8"
 PROBLEM_CT = b"application/problem+json; charset=utf-8"
 _API_PATH = re.compile(r"^/([^/]+)/3\.0(/.*)?$")
@@ -601,11 +603,7 @@ def h_segment_member_add(call: Call) -> Result:
         raise st.required_missing("", ["email_address"])
     m = lst.members.get(st.subscriber_hash(email))
     if m is None:
-        raise ApiError(
-            400,
-            "Invalid Resource",
-            f"{email} {st.ERROR_NOT_ON_LIST[0].lower()}{st.ERROR_NOT_ON_LIST[1:]}",
-        )
+        raise ApiError(400, "Invalid Resource", f"{email}: {st.ERROR_NOT_ON_LIST}.")
     if seg.type != "static":
         raise ApiError(
             400, "Invalid Resource", "Members can only be added to static segments (tags)."
@@ -1132,6 +1130,17 @@ _HTML_5XX = {
 }
 
 
+def _internal_error(rid: str) -> dict[str, Any]:
+    """Mailchimp's 500 problem document (its ``type`` was ``about:blank``)."""
+    return {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": st.DETAIL_500,
+        "instance": rid,
+    }
+
+
 def _parse_auth(header: str | None) -> tuple[str, str] | None:
     """``(kind, secret)`` from an Authorization header: kind ``key`` or ``token``."""
     if not header:
@@ -1302,14 +1311,7 @@ class Emulator:
                 stats.faults["error"] += 1
                 self._record(stats, route_key, str(decision.error_status), False)
                 if decision.error_status == 500:
-                    problem = {
-                        "type": "about:blank",
-                        "title": "Internal Server Error",
-                        "status": 500,
-                        "detail": st.DETAIL_500,
-                        "instance": rid,
-                    }
-                    await _send(send, 500, st.dumps(problem), PROBLEM_CT, rid)
+                    await _send(send, 500, st.dumps(_internal_error(rid)), PROBLEM_CT, rid)
                 else:
                     await _send(
                         send,
@@ -1342,6 +1344,11 @@ class Emulator:
             except ApiError as exc:
                 self._record(stats, route_key, str(exc.status), False)
                 await _send_error(send, exc, rid)
+                return
+            except Exception:  # an emulator bug: answer like Mailchimp's 500, log the route only
+                log.exception("emulator error in %s", route_key)
+                self._record(stats, route_key, "500", False)
+                await _send(send, 500, st.dumps(_internal_error(rid)), PROBLEM_CT, rid)
                 return
             write = method in WRITE_METHODS and 200 <= status < 300
             if decision.ack_loss:
@@ -1414,13 +1421,8 @@ class Emulator:
         except ApiError as exc:
             return exc.status, exc.body(rid)
         except Exception:
-            return 500, {
-                "type": "about:blank",
-                "title": "Internal Server Error",
-                "status": 500,
-                "detail": st.DETAIL_500,
-                "instance": rid,
-            }
+            log.exception("emulator error in a /batches operation")
+            return 500, _internal_error(rid)
 
     async def run_batch(self, acct: Account, batch: Batch, base_url: str) -> None:
         """Process a ``/batches`` job: pending → started → finalizing → finished."""

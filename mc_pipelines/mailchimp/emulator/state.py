@@ -1406,14 +1406,21 @@ def _cleaned_email_change() -> ApiError:
     )
 
 
-def _new_member(
-    lst: AudienceList, h: str, email: str, status: str, mf: tuple, body: dict[str, Any], now: int
-) -> Member:
+def _fresh_member(h: str, email: str, status: str, mf: tuple, now: int) -> Member:
+    """A member added through the API (or bulk load) with ``status``: added as unsubscribed
+    counts as an admin unsubscribe, added as cleaned is in compliance state."""
     m = Member(h, email, status, mf, now)
     if status == "unsubscribed":
         m.set_extra("unsubscribe_reason", UNSUB_ADMIN)
     elif status == "cleaned":
         m.compliance = "cleaned"
+    return m
+
+
+def _new_member(
+    lst: AudienceList, h: str, email: str, status: str, mf: tuple, body: dict[str, Any], now: int
+) -> Member:
+    m = _fresh_member(h, email, status, mf, now)
     _apply_extras(m, body)
     lst.insert(m)
     return m
@@ -1935,11 +1942,7 @@ def bulk_load(
         h = subscriber_hash(email)
         m = members.get(h)
         if m is None:
-            m = Member(h, email, status, mf, ts)
-            if status == "cleaned":
-                m.compliance = "cleaned"
-            elif status == "unsubscribed":
-                m.set_extra("unsubscribe_reason", UNSUB_ADMIN)
+            m = _fresh_member(h, email, status, mf, ts)
             lst.insert(m)
             created += 1
         else:

@@ -1,0 +1,75 @@
+"""One pass of the whole pure chain over a 1,000,000-contact org with 1% changed.
+
+Marked slow (run by `make bench` / `-m slow`). It asserts correctness only; the timings are
+printed for the record (run with `-s` to see them) — timing budgets are measured by the
+benchmarks, never asserted by tests.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mc_pipelines.schemas import CohortSchema
+from mc_pipelines.sync.batching import minimal_call_count, plan_calls
+from mc_pipelines.sync.cohort import build_cohort
+from mc_pipelines.sync.desired import desired_members
+from mc_pipelines.sync.diff import diff_audience
+from mc_pipelines.sync.segments import segment_membership
+from mc_pipelines.sync.simulate import state_from_desired
+from mc_pipelines_tests.sync.factories import AUDIENCE, synthetic_segments, synthetic_source
+
+N = 1_000_000
+
+
+@pytest.mark.slow
+def test_one_million_contacts_one_percent_changed():
+    timings: dict[str, float] = {}
+
+    def timed(label, fn):
+        start = time.perf_counter()
+        result = fn()
+        timings[label] = time.perf_counter() - start
+        return result
+
+    source = synthetic_source(N, seed=7)
+    cohort_result = timed("cohort", lambda: build_cohort(source))
+    cohort = cohort_result.cohort
+    timed("pandera", lambda: CohortSchema.validate(cohort))
+    membership, summary = timed(
+        "segments", lambda: segment_membership(cohort, synthetic_segments(), AUDIENCE)
+    )
+    desired_all = timed("desired", lambda: desired_members(cohort, membership, AUDIENCE))
+    desired = desired_all[desired_all["audience_id"] == AUDIENCE].reset_index(drop=True)
+
+    # Last run's state: everyone pushed, then 1% changed in the application.
+    state = state_from_desired(desired)
+    rng = np.random.default_rng(3)
+    picked = rng.choice(len(state), size=len(state) // 100, replace=False)
+    changed, dropped, left = np.array_split(picked, 3)
+    state.loc[changed, "payload_hash"] = "0" * 32  # profile edits → updates
+    leavers = state.loc[left].assign(
+        subscriber_hash=[f"{i:032x}" for i in range(len(left))],
+    )
+    state = pd.concat([state.drop(index=dropped), leavers], ignore_index=True)
+
+    plan = timed("diff", lambda: diff_audience(desired, state))
+    calls = timed("plan_calls", lambda: plan_calls(plan))
+
+    assert cohort_result.counts["read"] == N
+    assert sum(v for k, v in cohort_result.counts.items() if k != "read") == N
+    assert summary["error"].notna().sum() == 1
+    assert plan.counts["creates"] == len(dropped)
+    assert plan.counts["updates"] == len(changed)
+    assert plan.counts["unsubscribes"] == len(left)
+    assert calls.total == minimal_call_count(plan)
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\n1M contacts ({len(cohort):,} in cohort, {plan.write_rows:,} rows to write, "
+          f"{calls.total} calls), peak RSS {peak_mb:,.0f} MB")
+    for label, seconds in timings.items():
+        print(f"  {label:<11} {seconds:6.2f} s")
