@@ -1,6 +1,11 @@
 """The one Definitions object of the project: assets, checks, jobs, schedules, sensors, resources."""
 
-from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
+from dagster import (
+    Definitions,
+    load_asset_checks_from_modules,
+    load_assets_from_modules,
+    with_source_code_references,
+)
 
 from mc_pipelines.assets import audience_sync, campaigns, contacts, export, member_status, segments
 from mc_pipelines.assets.sources import APP_TABLES
@@ -13,7 +18,8 @@ from mc_pipelines.resources import AppDatabase, MailchimpResource
 ASSET_MODULES = [member_status, contacts, segments, audience_sync, campaigns, export]
 
 defs = Definitions(
-    assets=[*APP_TABLES, *load_assets_from_modules(ASSET_MODULES)],
+    # code references: the UI links every asset to the function that computes it
+    assets=with_source_code_references([*APP_TABLES, *load_assets_from_modules(ASSET_MODULES)]),
     asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
     jobs=[*JOBS, *ERASURE_JOBS],
     schedules=SCHEDULES,

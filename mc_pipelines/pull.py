@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.mailchimp.client import PAGE_LIMIT, MailchimpClient
 from mc_pipelines.store import contacts, cursors, member_state
+from mc_pipelines.sync.timestamps import parse_mailchimp_time
 
 CURSOR_OVERLAP = timedelta(seconds=1)
 WITHDRAWING_STATUSES = frozenset({"unsubscribed", "cleaned"})
@@ -60,14 +61,6 @@ DEFAULT_REASONS = {
     "unsubscribed": "unsubscribed in Mailchimp",
     "cleaned": "address cleaned by Mailchimp (hard bounce or abuse report)",
 }
-
-
-def parse_timestamp(value: str | None) -> datetime | None:
-    """Mailchimp's ISO-8601 `+00:00` timestamps as naive UTC (the database convention)."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 @dataclass(frozen=True)
@@ -87,7 +80,7 @@ class PulledMember:
         return cls(
             subscriber_hash=member["id"], email=member["email_address"], status=member["status"],
             tags=sorted(t["name"] for t in member.get("tags") or []),
-            last_changed=parse_timestamp(member.get("last_changed")),
+            last_changed=parse_mailchimp_time(member.get("last_changed")),
             reason=member.get("unsubscribe_reason") or "",
         )
 

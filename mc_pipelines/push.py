@@ -69,7 +69,9 @@ class AudiencePusher:
         self.client, self.engine, self.org_id, self.audience_id = client, engine, org_id, audience_id
         self.batch_size = batch_size
         self.report = PushReport(audience_id)
-        self.absent: set[str] = set()  # hashes not (yet) in Mailchimp after this run's creates
+        # hashes that take no tag this run: creates Mailchimp did not confirm, and members it
+        # reported as already there (someone else's: never touched)
+        self.absent: set[str] = set()
 
     async def _save(self, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
         if rows:
@@ -127,8 +129,7 @@ class AudiencePusher:
                 self.report.failed += 1
                 continue
             self.report.parked += 1
-            if code == "member_exists":  # someone else's member: recorded, never touched
-                self.absent.discard(row["subscriber_hash"])
+            if code == "member_exists":  # someone else's member: recorded, never touched (stays absent)
                 parked.append({"subscriber_hash": row["subscriber_hash"], "managed": False,
                                "status": "unknown", "payload_hash": row["payload_hash"], "last_synced_at": now})
             else:

@@ -22,8 +22,10 @@ from mc_pipelines.automation.jobs import audience_sync_job, campaign_stats_job
 from mc_pipelines.operations import ensure_org_partitions, org_tags
 from mc_pipelines.resources import AppDatabase
 from mc_pipelines.store import connections
+from mc_pipelines.store.campaigns import orgs_with_campaigns_to_refresh
+from mc_pipelines.sync.campaign_window import DEFAULT_WINDOW_DAYS
 
-CAMPAIGN_WINDOW_DAYS = 30
+CAMPAIGN_WINDOW_DAYS = DEFAULT_WINDOW_DAYS
 
 
 def _tick_time(context: ScheduleEvaluationContext) -> datetime:
@@ -71,18 +73,14 @@ def daily_audience_sync(context: ScheduleEvaluationContext, app_db: AppDatabase)
     execution_timezone="UTC",
     job=campaign_stats_job,
     description=(
-        "Every 6 hours: refresh campaign stats of orgs with campaigns still moving (non-terminal, "
-        f"or sent within the last {CAMPAIGN_WINDOW_DAYS} days)."
+        "Every 6 hours: refresh campaign stats of active orgs with campaigns still moving "
+        f"(non-terminal, or sent within the last {CAMPAIGN_WINDOW_DAYS} days)."
     ),
 )
 def campaign_stats_refresh(context: ScheduleEvaluationContext, app_db: AppDatabase):
     """A run per active org with campaigns to refresh, run_key `campaigns-<tick>-<org>`."""
-    from mc_pipelines.store.campaigns import orgs_with_campaigns_to_refresh  # TEMP until helper-5 lands
-
     now = _tick_time(context)
-    engine = app_db.engine
-    active = set(connections.active_org_ids(engine))
-    orgs = [o for o in orgs_with_campaigns_to_refresh(engine, now, CAMPAIGN_WINDOW_DAYS) if o in active]
+    orgs = orgs_with_campaigns_to_refresh(app_db.engine, now, CAMPAIGN_WINDOW_DAYS)
     tick = now.strftime("%Y-%m-%dT%H:%M")
     return fan_out(context, orgs, lambda org: f"campaigns-{tick}-{org}",
                    "has campaigns to refresh and an active connection")

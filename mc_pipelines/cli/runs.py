@@ -18,8 +18,8 @@ from mc_pipelines.store import connections
 def _run_job(job_name: str, instance: DagsterInstance | None = None, **kwargs: Any) -> ExecuteInProcessResult:
     from mc_pipelines.definitions import defs  # heavy: only for the commands that run a job
 
-    return defs.get_job_def(job_name).execute_in_process(
-        instance=instance or current_instance(), raise_on_error=False, **kwargs)
+    instance = instance or current_instance()  # before resolving: definitions read the live instance
+    return defs.get_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
 
 
 def _report_failure(result: ExecuteInProcessResult, what: str) -> int:

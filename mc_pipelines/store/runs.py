@@ -61,3 +61,25 @@ def latest_runs(engine: Engine, org_id: str, limit: int = 10) -> list[dict[str, 
              .order_by(sync_runs.c.started_at.desc()).limit(limit))
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def latest_errors(engine: Engine, org_id: str) -> pd.DataFrame:
+    """The most recent per-row outcome of each (audience, contact) of `org_id`: columns
+    audience_id, contact_id, error_code, message, at."""
+    latest = (
+        sa.select(sync_errors.c.audience_id, sync_errors.c.contact_id,
+                  sa.func.max(sync_errors.c.at).label("at"))
+        .where(sync_errors.c.org_id == org_id, sync_errors.c.contact_id.is_not(None))
+        .group_by(sync_errors.c.audience_id, sync_errors.c.contact_id)
+        .subquery()
+    )
+    query = sa.select(sync_errors.c.audience_id, sync_errors.c.contact_id, sync_errors.c.error_code,
+                      sync_errors.c.message, sync_errors.c.at).join(latest, sa.and_(
+                          sync_errors.c.audience_id == latest.c.audience_id,
+                          sync_errors.c.contact_id == latest.c.contact_id,
+                          sync_errors.c.at == latest.c.at,
+                      )).where(sync_errors.c.org_id == org_id)
+    columns = ["audience_id", "contact_id", "error_code", "message", "at"]
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(query).all(), columns=columns)
+    return frame.drop_duplicates(["audience_id", "contact_id"], keep="last")

@@ -17,8 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mc_pipelines.sync._perf import gc_paused
 from mc_pipelines.sync.emails import email_problems, normalise_emails, subscriber_hashes
-from mc_pipelines.sync.text import clean_tags_column, clean_text, clean_text_column
+from mc_pipelines.sync.text import (
+    clean_tags_column,
+    clean_text,
+    clean_text_array,
+    clean_text_column,
+)
 
 TEXT_COLUMNS = (
     "first_name", "last_name", "phone", "department", "location", "employment_type",
@@ -54,9 +60,15 @@ class CohortResult:
 def build_cohort(source: pd.DataFrame) -> CohortResult:
     """Apply the consent gate, email validation and dedupe to the org's live contacts.
 
-    `source` has the columns of the contacts table (see module docstring of the reader); it
-    is not modified.
+    `source`: the org's live contacts with the contacts-table columns (`id`, `email`, names,
+    `phone`, `contact_type`, the segment fields, `marketing_consent`, `tags`, `updated_at`…);
+    it is not modified.
     """
+    with gc_paused():
+        return _build_cohort(source)
+
+
+def _build_cohort(source: pd.DataFrame) -> CohortResult:
     read = len(source)
     consent = source["marketing_consent"].eq(True).to_numpy(dtype=bool, na_value=False)
     consent_pos = np.flatnonzero(consent)
@@ -91,23 +103,28 @@ def build_cohort(source: pd.DataFrame) -> CohortResult:
     ]
     for col in rest:
         if col == "marketing_consent":
-            values = pd.Series(np.ones(len(keep), dtype=bool))
+            values = np.ones(len(keep), dtype=bool)
         elif col in source.columns:
-            values = pd.Series(source[col].to_numpy()[keep])
+            values = _take(source[col], keep)
         elif col == "tags":
-            values = pd.Series([[] for _ in range(len(keep))], dtype=object)
+            values = np.empty(len(keep), dtype=object)
+            values[:] = [[] for _ in range(len(keep))]
         else:
-            values = pd.Series([None] * len(keep), dtype=object)
+            values = np.full(len(keep), None, dtype=object)
         if col == "tags":
             values = clean_tags_column(values)
-        elif col in TEXT_COLUMNS or (values.dtype == object and col not in _NOT_FREE_TEXT):
-            values = clean_text_column(values)
-        columns[col] = values.to_numpy()
+        elif isinstance(values, np.ndarray) and values.dtype == object and (
+            col in TEXT_COLUMNS or col not in _NOT_FREE_TEXT
+        ):
+            values = clean_text_array(values)
+        elif (not isinstance(values, np.ndarray) and col not in _NOT_FREE_TEXT
+              and pd.api.types.is_string_dtype(values.dtype)):  # pandas string dtype
+            values = clean_text_column(pd.Series(values)).array
+        columns[col] = values
     cohort = pd.DataFrame(columns, copy=False)
 
-    rejected = pd.concat([invalid, duplicates], ignore_index=True)
-    if rejected.empty:
-        rejected = _empty_rejected()
+    parts = [frame for frame in (invalid, duplicates) if len(frame)]
+    rejected = pd.concat(parts, ignore_index=True) if parts else _empty_rejected()
     rejected["contact_id"] = rejected["contact_id"].astype(np.int64)
     counts = {
         "read": read,
@@ -117,6 +134,14 @@ def build_cohort(source: pd.DataFrame) -> CohortResult:
         "consented": len(cohort),
     }
     return CohortResult(cohort=cohort, rejected=rejected, counts=counts)
+
+
+def _take(column: pd.Series, positions: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """`column` at `positions`: a numpy array, or an extension array for extension dtypes
+    (tz-aware timestamps, Int64, pandas string…), which keep their dtype."""
+    if isinstance(column.dtype, np.dtype):
+        return column.to_numpy()[positions]
+    return column.array.take(positions)
 
 
 def _dedupe(hashes: np.ndarray, ts: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,8 +199,8 @@ def _displayable(email: object) -> str | None:
 
 def _empty_rejected() -> pd.DataFrame:
     return pd.DataFrame({
-        "contact_id": pd.Series([], dtype=np.int64),
-        "email": pd.Series([], dtype=object),
-        "reason": pd.Series([], dtype=object),
-        "detail": pd.Series([], dtype=object),
-    })
+        "contact_id": np.empty(0, dtype=np.int64),
+        "email": np.empty(0, dtype=object),
+        "reason": np.empty(0, dtype=object),
+        "detail": np.empty(0, dtype=object),
+    }, copy=False)

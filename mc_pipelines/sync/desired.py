@@ -15,6 +15,7 @@ from itertools import repeat
 import numpy as np
 import pandas as pd
 
+from mc_pipelines.sync._perf import gc_paused
 from mc_pipelines.sync.text import clean_text, clean_text_column
 
 DEFAULT_MERGE_FIELDS: dict[str, str] = {"FNAME": "first_name", "LNAME": "last_name", "PHONE": "phone"}
@@ -136,24 +137,25 @@ def desired_members(
         )
     n = len(cohort)
     tags = sorted(fmap)
-    columns: list[list[str]] = []
-    truncated = np.zeros(n, dtype=bool)
-    for tag in tags:
-        values, cut = _merge_values(cohort[fmap[tag]])
-        columns.append(values)
-        truncated |= cut
-    emails = cohort["email"].tolist()
-    # zip(strict=True) costs a quarter of this loop at 1M rows; the lengths are equal by
-    # construction.
-    merge_fields = (
-        [dict(zip(tags, row, strict=False)) for row in zip(*columns, strict=False)]
-        if tags else [{} for _ in range(n)]
-    )
-    payload_hashes = _payload_hashes(emails, tags, columns)
+    with gc_paused():
+        columns: list[list[str]] = []
+        truncated = np.zeros(n, dtype=bool)
+        for tag in tags:
+            values, cut = _merge_values(cohort[fmap[tag]])
+            columns.append(values)
+            truncated |= cut
+        emails = cohort["email"].tolist()
+        # One pass per tag filling empty dicts is 2x faster than dict(zip(tags, row)) per row.
+        merge_fields: list[dict[str, str]] = [{} for _ in range(n)]
+        for tag, values in zip(tags, columns, strict=True):
+            for fields, value in zip(merge_fields, values, strict=False):
+                fields[tag] = value
+        payload_hashes = _payload_hashes(emails, tags, columns)
 
     contact_ids = cohort["contact_id"].to_numpy(dtype=np.int64)
     positions = pd.Index(contact_ids).get_indexer(membership["contact_id"].to_numpy(np.int64))
-    member_aud = membership["audience_id"].to_numpy(dtype=object)
+    member_aud = membership["audience_id"].to_numpy(dtype=object, copy=True)
+    member_aud[pd.isna(member_aud) | (member_aud == "")] = default_audience_id
     member_tag = membership["tag"].to_numpy(dtype=object)
     known = positions >= 0
     positions, member_aud, member_tag = positions[known], member_aud[known], member_tag[known]

@@ -13,6 +13,7 @@ rows whose create was never confirmed (`creating`) are created again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -112,7 +113,8 @@ def diff_audience(
                if "managed" in state.columns else np.ones(len(state), dtype=bool))
     s_payload = state["payload_hash"].to_numpy(dtype=object)
     s_tags = _tag_tuples(state["managed_tags"])
-    d_tags = desired["managed_tags"].to_numpy(dtype=object)
+    # Normalised on both sides: an IO round trip may turn tuples into lists or arrays.
+    d_tags = _tag_tuples(desired["managed_tags"])
     d_payload = desired["payload_hash"].to_numpy(dtype=object)
 
     # The state's view of each desired row (neutral values where the row is not in state).
@@ -176,7 +178,8 @@ def _single_audience(desired: pd.DataFrame, state: pd.DataFrame) -> str | None:
             audiences.update(pd.unique(frame["audience_id"]).tolist())
     if len(audiences) > 1:
         raise ValueError(
-            f"diff_audience plans one audience at a time; got {', '.join(sorted(audiences))}"
+            "diff_audience plans one audience at a time; got "
+            + ", ".join(sorted(map(str, audiences)))
         )
     return next(iter(audiences), None)
 
@@ -212,17 +215,30 @@ def _same_hash(desired: np.ndarray, state: np.ndarray) -> np.ndarray:
 
 
 def _tag_tuples(values: pd.Series) -> np.ndarray:
-    """State `managed_tags` (lists, tuples, arrays or None) as sorted tuples; few distinct
+    """`managed_tags` (tuples, lists, arrays, JSON text or None) as sorted tuples; few distinct
     combinations exist, so each is sorted once."""
     cache: dict[tuple, tuple] = {}
     out = []
     for v in values.tolist():
-        key = () if v is None or (isinstance(v, float) and v != v) else tuple(v)
+        if v is None or (isinstance(v, float) and v != v):
+            key: tuple = ()
+        elif isinstance(v, str):  # JSON text that was not parsed
+            key = tuple(_parse_tags(v))
+        else:
+            key = tuple(v)
         t = cache.get(key)
         if t is None:
             t = cache[key] = tuple(sorted(set(key)))
         out.append(t)
     return np.fromiter(out, dtype=object, count=len(out))
+
+
+def _parse_tags(text: str) -> list[str]:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return [text]
+    return [str(t) for t in parsed] if isinstance(parsed, list) else [str(parsed)]
 
 
 def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from itertools import chain
 
+import numpy as np
 import pandas as pd
 
 # Line breaks and tabs become a space ("John\nSmith" must not turn into "JohnSmith"); the other
@@ -37,13 +38,13 @@ def _blob_has_control(blob: str) -> bool:
     return not blob.isprintable() and _ANY_CONTROL.search(blob) is not None
 
 
-def has_control_chars(series: pd.Series) -> bool:
-    """True if any string in `series` contains a control character."""
-    values = series.tolist()
+def has_control_chars(values: pd.Series | np.ndarray) -> bool:
+    """True if any string in `values` contains a control character."""
+    items = values.tolist()
     try:
-        blob = "".join([v for v in values if v is not None])
+        blob = "".join([v for v in items if v is not None])
     except TypeError:
-        return _has_control(values)
+        return _has_control(items)
     return _blob_has_control(blob)
 
 
@@ -62,6 +63,15 @@ def clean_text_column(series: pd.Series) -> pd.Series:
     )
 
 
+def clean_text_array(values: np.ndarray) -> np.ndarray:
+    """`clean_text_column` for a 1-d object array (returned as is when already clean)."""
+    if values.dtype != object or not has_control_chars(values):
+        return values
+    out = np.empty(len(values), dtype=object)
+    out[:] = [clean_text(v) if isinstance(v, str) else v for v in values.tolist()]
+    return out
+
+
 def as_tag_list(value: object) -> list[str]:
     """A contact's tags as a list of strings (None/NaN → [], a lone string → [string])."""
     if value is None:
@@ -76,10 +86,11 @@ def as_tag_list(value: object) -> list[str]:
         return [str(value)]
 
 
-def clean_tags_column(series: pd.Series) -> pd.Series:
+def clean_tags_column(series: pd.Series | np.ndarray) -> pd.Series | np.ndarray:
     """Every row as a `list[str]` of tags without control characters or empty names.
 
-    Returns `series` itself when it already is clean lists of strings.
+    Accepts a Series or a 1-d object array and returns the same kind; returns the input itself
+    when it already is clean lists of strings.
     """
     values = series.tolist()
     if all(type(v) is list for v in values):
@@ -87,8 +98,10 @@ def clean_tags_column(series: pd.Series) -> pd.Series:
         distinct = set(chain.from_iterable(values))
         if all(type(t) is str and t.strip() and not _blob_has_control(t) for t in distinct):
             return series
-    cleaned = []
-    for v in values:
+    cleaned = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
         tags = [clean_text(t) for t in as_tag_list(v)]
-        cleaned.append([t for t in tags if t.strip()])
-    return pd.Series(cleaned, index=series.index, dtype=object, name=series.name)
+        cleaned[i] = [t for t in tags if t.strip()]
+    if isinstance(series, pd.Series):
+        return pd.Series(cleaned, index=series.index, name=series.name)
+    return cleaned

@@ -39,10 +39,10 @@ def record_event(engine: Engine, org_id: str, event: WebhookEvent) -> Recorded:
         event_type=event.type, fired_at=event.fired_at, email=event.email,
         payload={"type": event.type, "fired_at": event.fired_at.isoformat(sep=" "), "data": event.data},
         received_at=utcnow(),
-    ).on_conflict_do_nothing(index_elements=["org_id", "dedupe_key"])
+    ).on_conflict_do_nothing(index_elements=["org_id", "dedupe_key"]).returning(events_table.c.id)
     key = (events_table.c.org_id == org_id) & (events_table.c.dedupe_key == event.dedupe_key)
     with engine.begin() as conn:
-        new = conn.execute(stmt).rowcount == 1
+        new = conn.execute(stmt).first() is not None
         processed_at = conn.execute(sa.select(events_table.c.processed_at).where(key)).scalar_one()
     result = Recorded(new=new)
     if event.type in CONSENT_WITHDRAWING and processed_at is None:

@@ -167,3 +167,26 @@ def test_blocking_check_stops_the_push(app_engine, emulator, monkeypatch):
             metadata_of(result, "audience_sync")
     assert emulator.stats(conn["api_key"])["writes"] == writes
     assert load_state(app_engine, "blocked").empty
+
+
+def test_segment_status_connection_status_and_audit(app_engine, emulator):
+    from mc_pipelines.store import audit
+    from mc_pipelines.store.connections import get_connection
+    from mc_pipelines.store.segments import active_segments
+
+    _seed(app_engine, "audited", 60_000, n=12)
+    add_segment(app_engine, "audited", 60_003, "app:broken", {"favourite_colour": "blue"})
+    conn = connect_to_emulator(app_engine, emulator, "audited")
+    with instance_for_test() as instance:
+        result = materialize_sync(instance, "audited", app_engine, emulator)
+    segments = active_segments(app_engine, "audited").set_index("id")
+    assert segments.loc[60_001, "status"] == "synced" and segments.loc[60_002, "status"] == "synced"
+    assert segments.loc[60_003, "status"] == "error"
+    summary = metadata_of(result, "segment_members")
+    assert summary["segments_with_errors"] == 1
+    assert all("app:broken" not in m["tags"] for m in emulator.dump_list(conn["api_key"], conn["audience_id"]))
+    connection = get_connection(app_engine, "audited")
+    assert connection.last_sync_status == "success" and connection.last_sync_at is not None
+    entries = audit.entries(app_engine, "audited", action="sync")
+    assert len(entries) == 1 and entries[0]["detail"]["created"] == metadata_of(result, "audience_sync")["created"]
+    assert entries[0]["actor"].startswith("dagster:")

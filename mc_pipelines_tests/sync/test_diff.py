@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -212,3 +213,12 @@ def test_apply_plan_converges_and_failed_rows_are_retried():
     assert retry.tag_adds[["tag", "contact_id"]].values.tolist() == [["VIP", 1]]
     final = diff_audience(desired, apply_plan(state, retry))
     assert final.is_empty
+
+
+def test_tag_containers_from_io_round_trips_compare_equal():
+    desired = _desired(ROWS)
+    state = state_from_desired(desired)
+    # e.g. arrays after a parquet round trip; unparsed JSON text and NULL from the database.
+    desired["managed_tags"] = [np.array(["VIP"]), ["Staff"], ()]
+    state["managed_tags"] = ['["VIP"]', ("Staff",), None]
+    assert diff_audience(desired, state).is_empty

@@ -1,0 +1,8 @@
+"""`mc-pipelines bench`: speed, scale and memory of the sync, measured on this machine (SPEC §6).
+
+Modules: `machine` (what the figures were measured on), `environment` (a fresh PostgreSQL
+database, the emulator in its own process, a throw-away Dagster instance), `data` (large orgs
+and the benchmark-only fast paths that put them in sync), `worker` (one materialization of the
+sync graph in a fresh process, like a Dagster run worker, with its peak memory), `scenarios`
+(what is measured), `report` (results.json and the table). See `bench/README.md`.
+"""

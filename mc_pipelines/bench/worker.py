@@ -1,0 +1,152 @@
+"""One materialization of the sync graph for one org, in a fresh process.
+
+Dagster runs each run in its own worker process; the benchmark does the same, so the measured
+wall time and memory are those of a run and nothing the benchmark itself allocated (generated
+data, the fast path's frames) is counted. Used as
+
+    python -m mc_pipelines.bench.worker SPEC.json OUT.json
+
+SPEC: `database_url`, `dagster_home`, `org_id`, `base_url_template`, `max_connections`,
+`dry_run`. OUT: `wall_seconds` (the `materialize` call: every asset of the graph, its checks
+and the fs IO manager's reads and writes), `startup_seconds` (interpreter + imports before
+it), `steps` (seconds per asset step, from the run's event log), `metadata` (numeric and text
+metadata per asset), `peak_rss_bytes` (this process's maximum resident set, `ru_maxrss`),
+`sampled_peak_rss_bytes` (the largest RSS seen by a 100 ms psutil sampler), `success`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+
+STARTED = time.perf_counter()
+
+
+class RssSampler:
+    """Samples the RSS of one process every `interval` seconds and keeps the peak (one read of
+    /proc/PID/statm per sample: cheap enough not to disturb what it measures)."""
+
+    def __init__(self, pid: int | None = None, interval: float = 0.1) -> None:
+        import psutil
+
+        self.process = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        try:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+        except psutil.Error:
+            pass
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+def _plain(value: object) -> object:
+    value = getattr(value, "value", value)
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return None
+
+
+def run(spec: dict) -> dict:
+    """Materialize the sync graph as the spec says; the measurements as a dict."""
+    import resource
+
+    from dagster import DagsterEventType, DagsterInstance, materialize
+    from dagster._core.instance.ref import InstanceRef
+
+    from mc_pipelines.assets.audience_sync import audience_sync
+    from mc_pipelines.assets.contacts import consented_contacts, source_contacts
+    from mc_pipelines.assets.member_status import mailchimp_member_status
+    from mc_pipelines.assets.segments import segment_members
+    from mc_pipelines.partitions import ORG_PARTITIONS_NAME
+    from mc_pipelines.resources import AppDatabase, MailchimpResource
+
+    assets = [mailchimp_member_status, source_contacts, consented_contacts, segment_members,
+              audience_sync]
+    instance = DagsterInstance.from_ref(InstanceRef.from_dir(spec["dagster_home"]))
+    org_id = spec["org_id"]
+    if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org_id):
+        instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org_id])
+    dry_run = bool(spec.get("dry_run", False))
+    run_config = {
+        "ops": {
+            "audience_sync": {"config": {"dry_run": dry_run}},
+            "mailchimp_member_status": {"config": {"dry_run": dry_run}},
+        },
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+    }
+    resources = {
+        "app_db": AppDatabase(url=spec["database_url"]),
+        "mailchimp": MailchimpResource(base_url_template=spec["base_url_template"],
+                                       max_connections=int(spec.get("max_connections", 10))),
+    }
+    startup = time.perf_counter() - STARTED
+    with RssSampler() as sampler:
+        t0 = time.perf_counter()
+        result = materialize(assets, partition_key=org_id, instance=instance,
+                             run_config=run_config, resources=resources, raise_on_error=False,
+                             tags={"org": org_id})
+        wall = time.perf_counter() - t0
+    starts: dict[str, float] = {}
+    steps: dict[str, float] = {}
+    failures: list[str] = []
+    for entry in instance.all_logs(result.run_id):
+        event = entry.dagster_event
+        if event is None or not event.step_key:
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            starts[event.step_key] = entry.timestamp
+        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            steps[event.step_key] = round(entry.timestamp - starts.get(event.step_key, entry.timestamp), 3)
+            if event.event_type == DagsterEventType.STEP_FAILURE:
+                failures.append(f"{event.step_key}: {event.event_specific_data.error.message[:2000]}")
+    metadata: dict[str, dict[str, object]] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.materialization
+        metadata[mat.asset_key.to_user_string()] = {
+            k: v for k, v in ((k, _plain(v)) for k, v in mat.metadata.items()) if v is not None
+        }
+    return {
+        "success": result.success,
+        "failures": failures,
+        "wall_seconds": round(wall, 3),
+        "startup_seconds": round(startup, 3),
+        "steps": steps,
+        "metadata": metadata,
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "sampled_peak_rss_bytes": sampler.peak,
+    }
+
+
+def main(argv: list[str]) -> int:
+    spec_path, out_path = argv[1], argv[2]
+    with open(spec_path, encoding="utf-8") as fh:
+        spec = json.load(fh)
+    out = run(spec)
+    with open(out_path, "w", encoding="utf-8") as fh:
+        json.dump(out, fh)
+    return 0 if out["success"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

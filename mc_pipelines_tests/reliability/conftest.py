@@ -1,0 +1,25 @@
+"""Fixtures of the reliability suite, and the session-wide secret scan (see `secret_scan.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
+from mc_pipelines_tests.reliability.secret_scan import (  # noqa: F401 (pytest hooks)
+    capture_text,
+    pytest_configure,
+    pytest_runtest_logreport,
+    pytest_sessionfinish,
+)
+
+
+@pytest.fixture(scope="session")
+def process_emulator() -> Iterator[EmulatorServer]:
+    """The emulator in its own process (so a fault run's client and server do not share a GIL),
+    with a little latency; tests set their faults per account."""
+    server = EmulatorServer(mode="process", latency_ms=2)
+    with server:
+        yield server
+        capture_text("process emulator output", server.process_output())

@@ -1,0 +1,238 @@
+"""Faults (SPEC §7): with 10% 5xx, 5% 429 and 2% dropped connections injected (seeded) on every
+Mailchimp API call of the org's account, a first sync of 5,000 contacts with segments and tags,
+then a second sync after a round of changes (consent flips, Mailchimp-side unsubscribes and
+cleans, marketer tags, renames, segment moves, email changes, deletions, a segment replaced),
+end with the emulator's audience exactly equal to the desired state: members, statuses, merge
+fields, managed tags; marketer tags and pre-existing members untouched; nothing doubled.
+
+The desired state comes from the independent oracle in `support.py`. A run is repeated (at most
+twice more) only if it left rows to retry; how many runs each sync took is part of the figures
+printed (`-s`) and asserted to be bounded.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+
+import pytest
+
+from mc_pipelines.store import tables
+from mc_pipelines.store.db import create_db_engine
+from mc_pipelines.store.migrations import migrate
+from mc_pipelines.sync.emails import subscriber_hash
+from mc_pipelines_tests.app_data import (
+    add_contacts,
+    add_org,
+    add_segment,
+    connect_to_emulator,
+    contact_row,
+)
+from mc_pipelines_tests.reliability.secret_scan import scanned_instance
+from mc_pipelines_tests.reliability.support import (
+    FAULTS,
+    Expectation,
+    add_standard_segments,
+    audience,
+    consent_of,
+    desired_audience,
+    differences,
+    generated_contacts,
+    static_segment_names,
+    sync_until_clean,
+)
+
+BASE = 1_000_000
+BATCH = 100  # members per bulk call: more calls, so more faults met
+PAGE = 250   # members per GET of the status pull
+FIGURES: dict[str, dict] = {}
+
+
+@pytest.fixture
+def backend_engine(request, tmp_path):
+    """The application DB named by the test's `backend` parameter."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_app_engine")
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def _bulk_update(engine, org_id: str, changes: dict[int, dict]) -> None:
+    c = tables.contacts
+    now = datetime.now().replace(microsecond=0)
+    with engine.begin() as conn:
+        for cid, values in changes.items():
+            conn.execute(c.update().where(c.c.org_id == org_id, c.c.id == cid)
+                         .values(updated_at=now, **values))
+
+
+def _change_round(engine, emulator, conn, org_id: str, rows: list[dict], rng: random.Random,
+                  before: dict[str, dict]) -> dict:
+    """Changes on both sides between the two syncs; returns what the expectation needs."""
+    key, aud = conn["api_key"], conn["audience_id"]
+    pushed = sorted(e for e, m in before.items() if m["status"] == "subscribed")
+    ids_by_email: dict[str, list[int]] = {}
+    for r in rows:
+        ids_by_email.setdefault(r["email"].strip().lower(), []).append(r["id"])
+    picks = rng.sample(pushed, 400)
+    marketer = {e: {"marketer:spring"} for e in picks[:300]}
+    for email in picks[:300]:
+        emulator.tag_member(key, aud, subscriber_hash(email), add=["marketer:spring"])
+    unsubscribed = picks[300:340]
+    cleaned = picks[340:355]
+    for email in unsubscribed:
+        emulator.member_event(key, aud, subscriber_hash(email), "unsubscribe")
+    for email in cleaned:
+        emulator.member_event(key, aud, subscriber_hash(email), "cleaned")
+
+    changes: dict[int, dict] = {}
+    ids = [r["id"] for r in rows]
+    for cid in rng.sample(ids, 150):
+        changes.setdefault(cid, {})["marketing_consent"] = False
+    for cid in rng.sample(ids, 200):
+        changes.setdefault(cid, {})["first_name"] = f"Renamed{cid}"
+    for cid in rng.sample(ids, 200):
+        changes.setdefault(cid, {})["tags"] = sorted(rng.sample(("vip", "beta", "newsletter"), rng.randint(0, 3)))
+    for cid in rng.sample(ids, 100):
+        changes.setdefault(cid, {})["department"] = rng.choice(("Sales", "Ops"))
+    for cid in rng.sample(ids, 30):
+        changes.setdefault(cid, {})["email"] = f"moved.{cid}@posteo.de"
+    for cid in rng.sample(ids, 40):
+        changes.setdefault(cid, {})["deleted_at"] = datetime.now()
+    never = [r["id"] for r in rows if not r["marketing_consent"]]
+    for cid in rng.sample(never, 50):
+        changes.setdefault(cid, {})["marketing_consent"] = True
+    _bulk_update(engine, org_id, changes)
+    new_ids = range(BASE + len(rows), BASE + len(rows) + 300)
+    add_contacts(engine, [contact_row(org_id, cid, f"newcomer{cid}@fastmail.com",
+                                      tags=["vip"] if cid % 2 else [], location="Paris")
+                          for cid in new_ids])
+    s = tables.contact_segments
+    with engine.begin() as db:
+        db.execute(s.update().where(s.c.org_id == org_id, s.c.id == BASE + 4)
+                   .values(deleted_at=datetime.now()))
+    add_segment(engine, org_id, BASE + 5, "app:paris", {"location": "paris"})
+    return {
+        "marketer": marketer,
+        "mailchimp_side": {**{e: "unsubscribed" for e in unsubscribed}, **{e: "cleaned" for e in cleaned}},
+        "mailchimp_side_contacts": [i for e in unsubscribed + cleaned for i in ids_by_email[e]],
+    }
+
+
+def _fault_sync(backend_engine, emulator, seed: int, n: int) -> dict:
+    engine = backend_engine
+    org_id = f"faults-{seed}"
+    rng = random.Random(seed)
+    add_org(engine, org_id)
+    rows = generated_contacts(org_id, n, base=BASE, seed=seed)
+    add_contacts(engine, rows)
+    add_standard_segments(engine, org_id, BASE)
+    conn = connect_to_emulator(engine, emulator, org_id)
+    key, aud = conn["api_key"], conn["audience_id"]
+    # Members in the audience before the project: one the application also has (so the first
+    # create meets "already a list member"), one it does not. Neither may ever be touched.
+    shared = next(r["email"] for r in rows if r["marketing_consent"] and r["email"].islower())
+    emulator.bulk_load(key, aud, [
+        {"email_address": e, "status": "subscribed", "merge_fields": {"FNAME": "Theirs"},
+         "tags": ["marketer:legacy"]} for e in (shared, "long.time.reader@web.de")])
+    untouched = audience(emulator, key, aud)
+    emulator.set_faults(key, clear=True, seed=seed, **FAULTS)
+
+    figures: dict = {"contacts": n}
+    with scanned_instance() as instance:
+        metas, runs = sync_until_clean(instance, org_id, engine, emulator, batch_size=BATCH, page_size=PAGE)
+        figures["first_sync_runs"] = runs
+        first = audience(emulator, key, aud)
+        expected = Expectation(desired=desired_audience(engine, org_id), untouched=untouched)
+        assert len(expected.desired) > 0.8 * n
+        assert differences(expected, first) == []
+        assert sum(m.get("parked", 0) for m in metas) == 1  # the shared pre-existing member
+
+        change = _change_round(engine, emulator, conn, org_id, rows, rng, first)
+        metas, runs = sync_until_clean(instance, org_id, engine, emulator, batch_size=BATCH, page_size=PAGE)
+        figures["second_sync_runs"] = runs
+        second = audience(emulator, key, aud)
+        desired = desired_audience(engine, org_id)
+        expected = Expectation(
+            desired=desired, untouched=untouched, marketer_tags=change["marketer"],
+            left={e for e in first if e not in untouched and e not in desired},
+            mailchimp_side=change["mailchimp_side"],
+        )
+        problems = differences(expected, second)
+        assert problems == [], f"{len(problems)} differences, first: {problems[:10]}"
+        assert len(expected.left) > 200 and any(m.tags for m in desired.values())
+        consent = consent_of(engine, org_id)
+        kept = [cid for cid in change["mailchimp_side_contacts"] if consent[cid]]
+        assert not kept, f"consent kept after a Mailchimp-side opt-out: {kept}"
+
+        writes = emulator.stats(key)["writes"]
+        metas, _ = sync_until_clean(instance, org_id, engine, emulator, batch_size=BATCH,
+                                    page_size=PAGE, max_runs=1)
+        assert emulator.stats(key)["writes"] == writes, "a re-sync with no change wrote"
+        assert metas[-1]["mailchimp_write_calls"] == 0
+
+    stats = emulator.stats(key)
+    emulator.set_faults(key, clear=True)
+    names = static_segment_names(emulator, key, aud)
+    assert len({n.casefold() for n in names}) == len(names), f"a tag is doubled: {sorted(names)}"
+    assert "app:beta-news" in names and "app:paris" in names
+    injected = stats["faults"]
+    calls = sum(sum(v.values()) for v in stats["requests"].values())
+    figures.update(calls=calls, injected_5xx=injected["error"], injected_429=injected["throttle"],
+                   injected_drops=injected["drop"], members=len(second))
+    # the fault mix was really met: every kind, at about its rate
+    assert injected["error"] >= 0.05 * calls and injected["throttle"] >= 0.02 * calls
+    assert injected["drop"] >= 1
+    return figures
+
+
+@pytest.mark.parametrize(("seed", "backend_engine"), [(11, "postgresql"), (23, "postgresql"), (37, "sqlite")],
+                         indirect=["backend_engine"], ids=["seed11-postgresql", "seed23-postgresql", "seed37-sqlite"])
+def test_sync_converges_exactly_under_faults(backend_engine, process_emulator, seed):
+    figures = _fault_sync(backend_engine, process_emulator, seed, 5000)
+    assert figures["first_sync_runs"] <= 3 and figures["second_sync_runs"] <= 3
+    print(f"\nfaults seed {seed}: {figures}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend_engine", ["postgresql", "sqlite"], indirect=True)
+@pytest.mark.parametrize("seed", [101, 202, 303, 404, 505])
+def test_sync_converges_exactly_under_faults_more_seeds(backend_engine, process_emulator, seed):
+    figures = _fault_sync(backend_engine, process_emulator, seed, 5000)
+    print(f"\nfaults seed {seed}: {figures}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend_engine", ["postgresql"], indirect=True)
+def test_sync_converges_exactly_under_faults_20k(backend_engine, process_emulator):
+    figures = _fault_sync(backend_engine, process_emulator, 4242, 20_000)
+    print(f"\nfaults seed 4242 (20k): {figures}")
+
+
+def test_the_comparison_sees_a_wrong_audience(pg_app_engine, emulator):
+    """The oracle comparison fails on a doubled tag, a flipped status, a lost member, a changed
+    merge field and a touched pre-existing member (so the convergence tests can fail)."""
+    add_org(pg_app_engine, "oracle")
+    add_contacts(pg_app_engine, [contact_row("oracle", i, f"member{i}@posteo.de", tags=["vip"]) for i in range(1, 4)])
+    add_segment(pg_app_engine, "oracle", 1, "app:vip", {"tags": ["vip"]})
+    conn = connect_to_emulator(pg_app_engine, emulator, "oracle")
+    key, aud = conn["api_key"], conn["audience_id"]
+    emulator.bulk_load(key, aud, [{"email_address": "theirs@posteo.de", "status": "subscribed"}])
+    untouched = audience(emulator, key, aud)
+    with scanned_instance() as instance:
+        sync_until_clean(instance, "oracle", pg_app_engine, emulator)
+    expected = Expectation(desired=desired_audience(pg_app_engine, "oracle"), untouched=untouched)
+    assert differences(expected, audience(emulator, key, aud)) == []
+    emulator.member_event(key, aud, "member1@posteo.de", "admin_unsubscribe")
+    emulator.tag_member(key, aud, "member2@posteo.de", remove=["app:vip"])
+    emulator.tag_member(key, aud, "theirs@posteo.de", add=["intruder"])
+    emulator.bulk_load(key, aud, [{"email_address": "member3@posteo.de", "merge_fields": {"FNAME": "X"}},
+                                  {"email_address": "stranger@posteo.de"}])
+    problems = differences(expected, audience(emulator, key, aud))
+    assert any("member1@posteo.de: status unsubscribed" in p for p in problems)
+    assert any("member2@posteo.de: tags []" in p for p in problems)
+    assert any("member3@posteo.de: merge fields" in p for p in problems)
+    assert any("theirs@posteo.de: not the project's member" in p for p in problems)
+    assert any("stranger@posteo.de: in Mailchimp but not expected" in p for p in problems)
