@@ -35,9 +35,9 @@ dev: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/mc-pipelines bench
 
-## make e2e: the real-browser test of the Dagster UI
+## make e2e: the real-browser test of the Dagster UI (screenshots in test-artifacts/e2e/)
 e2e: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m e2e
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m e2e -s mc_pipelines_tests/e2e
 
 clean:
 	rm -rf .data bench/results.json

@@ -211,7 +211,8 @@ class AudiencePusher:
         add = adds.loc[adds["tag"] == tag, "email"].tolist() if len(adds) else []
         remove = removes.loc[removes["tag"] == tag, "email"].tolist() if len(removes) else []
         segment_id = await self.client.ensure_static_segment(self.audience_id, tag)
-        result = await self.client.update_segment_members(self.audience_id, segment_id, add=add, remove=remove)
+        result = await self.client.update_segment_members(self.audience_id, segment_id, add=add, remove=remove,
+                                                          chunk_size=self.batch_size)
         rows = _Rows(pd.concat([adds[adds["tag"] == tag], removes[removes["tag"] == tag]])
                      if len(adds) or len(removes) else pd.DataFrame())
         for error in result.errors:

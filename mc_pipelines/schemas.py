@@ -8,7 +8,8 @@ columns (for custom merge fields).
 Written for 1M rows: text columns are annotated `Any` because pandera's `str` dtype check tests
 every element in Python (~0.4 s per column at 1M); their content checks (pattern, `isin`, the
 hex check) reject non-strings anyway. The hash check validates the whole column in one numpy pass
-and falls back to a per-row regex only to report the failing rows.
+and falls back to a per-row regex only to report the failing rows. Call
+`CohortSchema.validate(cohort, inplace=True)` (nothing is coerced): the default copies the frame.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
-from mc_pipelines.sync.emails import EMAIL_PATTERN, SUBSCRIBER_HASH_PATTERN
+from mc_pipelines.sync.emails import EMAIL_PATTERN, SUBSCRIBER_HASH_PATTERN, email_is_valid
 
 CONTACT_TYPES = ("customer", "employee", "vendor")
 REJECTION_REASONS = ("invalid_email", "duplicate_email")
@@ -48,10 +49,16 @@ class CohortSchema(pa.DataFrameModel):
     """The consented, valid, deduplicated contacts of one org (output of `build_cohort`)."""
 
     contact_id: Series[np.int64] = pa.Field(nullable=False, unique=True)
-    email: Series[Any] = pa.Field(nullable=False, str_matches=EMAIL_PATTERN)
+    email: Series[Any] = pa.Field(nullable=False)
     subscriber_hash: Series[Any] = pa.Field(nullable=False, unique=True)
     contact_type: Series[Any] = pa.Field(nullable=False, isin=list(CONTACT_TYPES))
     marketing_consent: Series[bool] = pa.Field(nullable=False, eq=True)
+
+    @pa.check("email", name="email_pattern", error=f"str_matches('{EMAIL_PATTERN}')")
+    @classmethod
+    def _email_pattern(cls, series: pd.Series) -> pd.Series:
+        # Same pattern as `str_matches`, at half its cost (no per-row pandas wrapper).
+        return email_is_valid(series)
 
     @pa.check("subscriber_hash", name="md5_hex", error="32 lowercase hex characters")
     @classmethod

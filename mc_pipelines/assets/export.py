@@ -65,7 +65,8 @@ def _joined(values: pd.Series) -> list[str]:
 def export_frame(contacts: pd.DataFrame, state: pd.DataFrame, errors: pd.DataFrame,
                  audiences: list[str]) -> pd.DataFrame:
     """The export rows (`EXPORT_COLUMNS`) of one org from its live contacts, member state,
-    latest per-row outcomes and audiences (the first one is the default audience)."""
+    latest per-row outcomes and audiences (the first one is the default audience), sorted by
+    contact id then audience."""
     rejected = build_cohort(contacts).rejected.drop_duplicates("contact_id").set_index("contact_id")
     base = pd.DataFrame({
         "contact_id": contacts["id"].to_numpy(),
@@ -80,7 +81,8 @@ def export_frame(contacts: pd.DataFrame, state: pd.DataFrame, errors: pd.DataFra
     error_text = {(a, int(c)): f"{code}: {message}" for a, c, code, message in
                   errors[["audience_id", "contact_id", "error_code", "message"]].itertuples(index=False)}
     parts = []
-    for position, audience in enumerate(audiences):
+    # an org without any audience yet still lists every contact (audience left empty)
+    for position, audience in enumerate(audiences or [None]):
         members = (state[state["audience_id"] == audience]
                    .drop_duplicates("subscriber_hash")[["subscriber_hash", "status", "managed_tags",
                                                         "mailchimp_tags"]])
@@ -104,8 +106,6 @@ def export_frame(contacts: pd.DataFrame, state: pd.DataFrame, errors: pd.DataFra
         part["managed_tags"] = _joined(part["managed_tags"])
         part["mailchimp_tags"] = _joined(part["mailchimp_tags"])
         parts.append(part[EXPORT_COLUMNS])
-    if not parts:
-        return pd.DataFrame(columns=EXPORT_COLUMNS)
     return pd.concat(parts, ignore_index=True).sort_values(["contact_id", "audience_id"],
                                                            ignore_index=True)
 

@@ -17,7 +17,7 @@ those. `bounces` is hard + soft + syntax-error bounces.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mc_pipelines.sync.timestamps import parse_mailchimp_time
@@ -41,7 +41,9 @@ class RefreshDecision:
 
 def refresh_decision(status: str | None, send_time: datetime | None, now: datetime,
                      window_days: int = DEFAULT_WINDOW_DAYS) -> RefreshDecision:
-    """Apply the refresh rule to one campaign (`send_time` and `now` naive UTC)."""
+    """Apply the refresh rule to one campaign (`send_time` naive UTC; `now` naive UTC or aware)."""
+    if now.tzinfo is not None:
+        now = now.astimezone(UTC).replace(tzinfo=None)
     if status in TERMINAL_STATUSES:
         return RefreshDecision(False, f"{status} (terminal)")
     if status != SENT:

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 
 import numpy as np
 import pandas as pd
 
 # Characters trimmed from both ends: every Unicode whitespace (incl. NBSP) plus the invisible
 # zero-width characters that copy-paste from web pages and spreadsheets leaves behind.
-_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
-TRIM_CHARS = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()) + _ZERO_WIDTH
+# (Every character for which str.isspace() is true; a test checks the list stays complete.)
+UNICODE_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+TRIM_CHARS = UNICODE_WHITESPACE + ZERO_WIDTH
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

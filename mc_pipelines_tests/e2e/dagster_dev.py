@@ -78,7 +78,11 @@ class DagsterDev:
                 cmd, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
-        self._wait_for_code_location(timeout)
+        try:
+            self._wait_for_code_location(timeout)
+        except BaseException:
+            self.stop()  # __exit__ never runs when __enter__ raises
+            raise
         return self
 
     def log_tail(self, chars: int = 4000) -> str:

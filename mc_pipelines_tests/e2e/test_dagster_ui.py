@@ -24,6 +24,7 @@ from dagster_graphql import DagsterGraphQLClient
 from mc_pipelines.demo.run import setup_demo
 from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
 from mc_pipelines_tests.e2e.browser import (
+    dismiss_community_dialog,
     require_chromium,
     save_screenshot,
     start_chromium,
@@ -49,6 +50,9 @@ BACKFILL_ORGS = ["acme", "globex"]  # acme again: the re-sync must write nothing
 UI_ORG = "globex"
 SYNC_GROUP = "mailchimp_sync"
 BUDGET_SECONDS = 170
+# Steps in the run process: the same asset code, without a Python start-up per step (the default
+# multiprocess executor doubles the run time on a 2-core machine).
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
 def _elapsed(started: float) -> str:
@@ -80,11 +84,11 @@ def test_dagster_ui_end_to_end(tmp_path, monkeypatch):
         dev = stack.enter_context(DagsterDev("mc_pipelines.definitions", dict(os.environ), tmp_path))
         print(f"[{_elapsed(started)}] dagster dev answering on {dev.url} (location {dev.location})")
 
-        # ---- one run for one org partition (the default, multiprocess executor) ----------------
+        # ---- one run for one org partition ------------------------------------------------------
         client = DagsterGraphQLClient("127.0.0.1", port_number=dev.port)
         run_id = client.submit_job_execution(
             JOB, repository_location_name=dev.location, repository_name=dev.repository,
-            tags={"dagster/partition": SINGLE_ORG},
+            tags={"dagster/partition": SINGLE_ORG}, run_config=IN_PROCESS,
         )
 
         # ---- a backfill over two orgs, every asset of the job, launched at once: the daemon
@@ -99,8 +103,7 @@ def test_dagster_ui_end_to_end(tmp_path, monkeypatch):
             "assetSelection": [{"path": path} for path in job_assets],
             "partitionNames": BACKFILL_ORGS,
             "title": "e2e: audience sync for two orgs",
-            # in-process steps: the same code, minus a Python start-up per step (time budget)
-            "runConfigData": {"execution": {"config": {"in_process": {}}}},
+            "runConfigData": IN_PROCESS,
         }})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         print(f"[{_elapsed(started)}] submitted run {run_id} and backfill {launched['backfillId']}")
@@ -134,6 +137,8 @@ def test_dagster_ui_end_to_end(tmp_path, monkeypatch):
             assert execution["status"] == "SUCCEEDED" and execution["evaluation"]["success"], execution
             # unpartitioned check specs record partition None (see the report); never another org
             assert execution["partition"] in (None, org), execution
+            if execution["partition"] is None:
+                print(f"note: cohort_is_valid in run {rid} ({org}) was recorded without a partition")
 
         acme_syncs = materializations(dev, ["audience_sync"], SINGLE_ORG)
         first = next(e for e in acme_syncs if e["runId"] == run_id)
@@ -167,3 +172,4 @@ def test_dagster_ui_end_to_end(tmp_path, monkeypatch):
         assert UI_ORG in text
         save_screenshot(driver, f"asset_audience_sync_{UI_ORG}")
         print(f"[{_elapsed(started)}] UI: asset graph and audience_sync page rendered")
+    print(f"[{_elapsed(started)}] dagster dev, Chromium and the emulator stopped")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -34,6 +34,7 @@ def test_the_window_is_configurable():
     send_time = NOW - timedelta(days=10)
     assert refresh_decision("sent", send_time, NOW, window_days=14).refresh
     assert not refresh_decision("sent", send_time, NOW, window_days=7).refresh
+    assert refresh_decision("sent", send_time, NOW.replace(tzinfo=UTC), window_days=14).refresh
 
 
 def test_stats_keep_report_rates_as_fractions_and_sum_bounces():

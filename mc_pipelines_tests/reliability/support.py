@@ -292,7 +292,8 @@ def run_sync(instance, org_id: str, engine: Engine, emulator, *, batch_size: int
 
 def sync_until_clean(instance, org_id: str, engine: Engine, emulator, *, max_runs: int = 3,
                      **kwargs: Any) -> tuple[list[dict[str, Any]], int]:
-    """Run the sync until a run succeeds with no row left to retry (at most `max_runs`).
+    """Run the sync until a run succeeds with no row left to retry (at most `max_runs`); a row
+    left to retry is one that failed transiently after the client's own retries.
 
     Returns the audience_sync metadata of every run and the number of runs it took."""
     metas = []
@@ -301,7 +302,7 @@ def sync_until_clean(instance, org_id: str, engine: Engine, emulator, *, max_run
         if result.success:
             meta = metadata_of(result, "audience_sync")
             metas.append(meta)
-            if meta["status"] == "success":
+            if meta["failed"] == 0:  # terminal per-row outcomes (parked) are final, not retried
                 return metas, attempt
         else:
             metas.append({"status": "failed"})

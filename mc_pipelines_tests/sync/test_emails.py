@@ -1,10 +1,12 @@
 import hashlib
+import sys
 
 import pandas as pd
 import pytest
 
 from mc_pipelines.sync.emails import (
     EMAIL_RE,
+    UNICODE_WHITESPACE,
     email_problem,
     email_problems,
     normalise_email,
@@ -109,3 +111,8 @@ def test_pattern_rejects_trailing_newline():
     # `$` would accept "a@b.co\n"; the pattern must not.
     assert EMAIL_RE.match("a@b.co\n") is None
     assert EMAIL_RE.match("a@b.co") is not None
+
+
+def test_trimmed_whitespace_list_is_complete():
+    every = {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()}
+    assert set(UNICODE_WHITESPACE) == every
