@@ -83,12 +83,12 @@ def source_contacts(context: AssetExecutionContext, app_db: AppDatabase) -> Mate
     },
     check_specs=[
         AssetCheckSpec(
-            "cohort_is_valid", asset="consented_contacts", blocking=True,
+            "cohort_is_valid", asset="consented_contacts", blocking=True, partitions_def=org_partitions,
             description="Every cohort row passes the pandera CohortSchema (valid email, consent on, "
             "unique subscriber hash). Blocking: a failure stops every Mailchimp call downstream.",
         ),
         AssetCheckSpec(
-            "invalid_email_rate", asset="consented_contacts",
+            "invalid_email_rate", asset="consented_contacts", partitions_def=org_partitions,
             description=f"Warns when more than {INVALID_RATE_WARN:.0%} of consented contacts have "
             "an invalid email address.",
         ),

@@ -19,7 +19,7 @@ def _run_job(job_name: str, instance: DagsterInstance | None = None, **kwargs: A
     from mc_pipelines.definitions import defs  # heavy: only for the commands that run a job
 
     instance = instance or current_instance()  # before resolving: definitions read the live instance
-    return defs.get_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+    return defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
 
 
 def _report_failure(result: ExecuteInProcessResult, what: str) -> int:
@@ -67,7 +67,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return _report_failure(result, f"{label} of org {args.org}")
     print(f"{label} of org {args.org}: succeeded (run {result.run_id})")
     for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
+        materialization = event.materialization
         print(f"  {materialization.asset_key.to_user_string()}: {_metadata_line(dict(materialization.metadata))}")
     return 0
 

@@ -16,7 +16,8 @@ def prepare_demo_environment(data_dir: Path = DATA_DIR) -> Path:
     """Set the env defaults the demo needs (never overriding what the operator set)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MC_DATABASE_URL", f"sqlite:///{data_dir / 'app.db'}")
-    os.environ.setdefault("MC_SECRET_KEY", ensure_demo_secret_key(data_dir))
+    if not os.environ.get("MC_SECRET_KEY"):
+        os.environ["MC_SECRET_KEY"] = ensure_demo_secret_key(data_dir)
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str((data_dir / "dagster_home").resolve())))
     dagster_home.mkdir(parents=True, exist_ok=True)
     return dagster_home

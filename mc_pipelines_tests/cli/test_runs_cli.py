@@ -1,0 +1,82 @@
+"""`sync` and `erase-contact` run the real jobs in process (PostgreSQL + the emulator); `dev`
+prepares the demo environment around a fresh emulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from mc_pipelines.cli.dev import ui_command
+from mc_pipelines.store import audit, connections, member_state
+from mc_pipelines_tests.app_data import add_contacts, add_org, connect_to_emulator, contact_row
+from mc_pipelines_tests.cli.test_connections_cli import assert_key_hidden, assert_refused
+
+EMAILS = [f"member{i}@acme-mail.io" for i in range(1, 5)]
+
+
+@pytest.fixture
+def acme(pg_cli, emulator) -> dict[str, str]:
+    add_org(pg_cli.engine, "acme")
+    add_org(pg_cli.engine, "globex")  # never connected
+    add_contacts(pg_cli.engine, [contact_row("acme", i, e) for i, e in enumerate(EMAILS, start=1)])
+    return connect_to_emulator(pg_cli.engine, emulator, "acme")
+
+
+def members(emulator, conn) -> set[str]:
+    return {m["email_address"] for m in emulator.dump_list(conn["api_key"], conn["audience_id"])}
+
+
+def test_sync_dry_run_then_sync_then_erase(pg_cli, emulator, acme):
+    dry = pg_cli("sync", "--org", "acme", "--dry-run")
+    assert dry.code == 0, dry.text
+    assert "dry run of the audience sync of org acme: succeeded" in dry.out
+    assert "planned_creates=4" in dry.out and members(emulator, acme) == set()
+
+    real = pg_cli("sync", "--org", "acme")
+    assert real.code == 0, real.text
+    assert "audience_sync:" in real.out and "created=4" in real.out
+    assert members(emulator, acme) == set(EMAILS)
+    assert_key_hidden(real.text, acme["api_key"])
+
+    erased = pg_cli("erase-contact", "--org", "acme", "--contact", "2")
+    assert erased.code == 0, erased.text
+    assert "contact 2 of org acme: erased" in erased.out and f"{acme['audience_id']}: deleted" in erased.out
+    assert "@" not in erased.out  # ids and outcome only
+    assert members(emulator, acme) == set(EMAILS) - {EMAILS[1]}
+    assert member_state.rows_for_contact(pg_cli.engine, "acme", 2) == []
+    assert len(audit.entries(pg_cli.engine, "acme", action="gdpr_erasure")) == 1
+
+
+def test_sync_and_erase_refuse_bad_input(pg_cli, acme):
+    for argv in (["sync"], ["erase-contact", "--contact", "1"]):
+        assert_refused(pg_cli, [*argv, "--org", "nobody"], "org 'nobody' does not exist")
+    assert_refused(pg_cli, ["sync", "--org", "globex"], "has no Mailchimp connection")
+    assert_refused(pg_cli, ["erase-contact", "--org", "acme", "--contact", "999"],
+                   "contact 999 does not exist in org 'acme'")
+    connections.update_connection(pg_cli.engine, "acme", enabled=False)
+    assert_refused(pg_cli, ["sync", "--org", "acme"], "sync disabled")
+
+
+def test_sync_that_fails_exits_1_with_the_reason(pg_cli, emulator, acme):
+    emulator.revoke_key(acme["api_key"])
+    outcome = pg_cli("sync", "--org", "acme")
+    assert outcome.code == 1
+    assert "error: audience sync of org acme failed" in outcome.err and "API Key Invalid" in outcome.err
+    assert_key_hidden(outcome.text, acme["api_key"])
+
+
+def test_dev_prepares_the_demo_around_a_new_emulator(tmp_path, monkeypatch, capsys):
+    from mc_pipelines.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for var in ("MC_DATABASE_URL", "MC_MAILCHIMP_BASE_URL"):  # recorded, so the test restores them
+        monkeypatch.setenv(var, "")
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert main(["dev", "--no-ui"]) == 0
+    out = capsys.readouterr().out
+    assert "no demo data" in out and "would run: " + " ".join(ui_command("127.0.0.1", 3000)) in out
+
+    (tmp_path / ".data" / "app.db").touch()  # demo data present: the orgs are connected again
+    assert main(["dev", "--no-ui", "--port", "3001"]) == 0
+    out = capsys.readouterr().out
+    assert "demo orgs connected to the new emulator" in out and "-p 3001" in out

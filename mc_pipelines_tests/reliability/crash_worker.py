@@ -1,0 +1,55 @@
+"""One audience sync in its own process, for the crash test to SIGKILL mid-push.
+
+    python -m mc_pipelines_tests.reliability.crash_worker --org ORG --database-url URL \
+        --base-url-template http://127.0.0.1:PORT/{dc}/3.0 [--batch-size 50] [--max-connections 2]
+
+`MC_SECRET_KEY` comes from the environment (the parent's). The run uses the real assets
+(`materialize` of the sync graph) on an ephemeral Dagster instance. Logs go to stderr at DEBUG
+(the parent hands them to the secret scan). Exit 0 and a JSON summary on stdout when the run
+succeeded, 1 when it failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--org", required=True)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--base-url-template", required=True)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--max-connections", type=int, default=8)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    from dagster import DagsterInstance
+
+    from mc_pipelines.store.db import create_db_engine
+    from mc_pipelines_tests.dagster_runs import metadata_of
+    from mc_pipelines_tests.reliability.support import run_sync
+
+    class Emulator:  # what `resources_for` needs of the harness
+        base_url_template = args.base_url_template
+
+    engine = create_db_engine(args.database_url)
+    print("worker started", flush=True)
+    with DagsterInstance.ephemeral() as instance:
+        result = run_sync(instance, args.org, engine, Emulator, batch_size=args.batch_size,
+                          max_connections=args.max_connections)
+    if not result.success:
+        print(json.dumps({"success": False}), flush=True)
+        return 1
+    meta = metadata_of(result, "audience_sync")
+    print(json.dumps({"success": True, **{k: v for k, v in meta.items() if isinstance(v, int | str)}}),
+          flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
