@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from dagster import DagsterInstance
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.mailchimp.client import run_sync
+from mc_pipelines.mailchimp.client import MailchimpClient, run_sync
 from mc_pipelines.mailchimp.errors import AudienceNotFound, ResourceNotFound
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.resources import MailchimpResource
@@ -260,7 +260,7 @@ def plan_erasure(engine: Engine, org_id: str, contact_id: int) -> ErasurePlan:
     return ErasurePlan(frozenset(targets), tuple(emails), connection)
 
 
-async def _delete_in_mailchimp(client, targets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+async def _delete_in_mailchimp(client: MailchimpClient, targets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
     async def one(audience: str, email: str) -> str:
         try:
             await client.delete_member_permanent(audience, email)
@@ -297,7 +297,7 @@ def erase_contact(engine: Engine, mailchimp: MailchimpResource, org_id: str, con
     if plan.targets and plan.connection is not None:
         connection = plan.connection
 
-        async def run():
+        async def run() -> dict[tuple[str, str], str]:
             async with mailchimp.client_for(connection) as client:
                 return await _delete_in_mailchimp(client, plan.targets)
 

@@ -215,12 +215,18 @@ class AudiencePusher:
                                                           chunk_size=self.batch_size)
         rows = _Rows(pd.concat([adds[adds["tag"] == tag], removes[removes["tag"] == tag]])
                      if len(adds) or len(removes) else pd.DataFrame())
+        failed = set()
         for error in result.errors:
             self._outcome(rows.get(error.email), error.email, "tag_failed", f"tag {tag!r}: {error.message}")
             self.report.failed += 1
+            failed.add(error.email.lower())
         self.report.tags_added += len(result.added)
         self.report.tags_removed += len(result.removed)
-        return tag, list(result.added), list(result.removed)
+        # Mailchimp reports only the emails it changed: one already in (or already out of) the
+        # segment — e.g. moved by a run killed before it recorded the move — is not reported, yet
+        # the move is done. So every email not refused is done (see update_segment_members).
+        return (tag, [e for e in add if e.lower() not in failed],
+                [e for e in remove if e.lower() not in failed])
 
 
 async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, audience_id: str,

@@ -22,11 +22,11 @@ from mc_pipelines.assets.common import (
     SYNC_GROUP,
     numbers,
     org_audiences,
+    run_mailchimp,
     samples_markdown,
     table_metadata,
 )
 from mc_pipelines.assets.member_status import mailchimp_member_status
-from mc_pipelines.mailchimp.errors import AccountDisabled, AudienceNotFound, InvalidApiKey
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.push import push_audience, tags_by_hash
@@ -89,7 +89,7 @@ class _SyncRun:
             await self.check_audiences(client)
             reports = await asyncio.gather(*[
                 push_audience(client, self.engine, self.org_id, audience, plan,
-                              tags_by_hash(state[state["audience_id"] == audience]),
+                              _current_tags(state, audience, plan),
                               batch_size=self.config.batch_size)
                 for audience, plan in plans.items()
             ])
@@ -122,7 +122,7 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, se
     engine = app_db.engine
     sync = _SyncRun(context, config, engine, mailchimp, segment_members)
     org_id = sync.org_id
-    state = member_state.load_state(engine, org_id)
+    state = member_state.load_state(engine, org_id, columns=member_state.DIFF_COLUMNS)
     plans = sync.plans(state)
     planned = {a: _plan_size(p) for a, p in plans.items()}
     calls = {a: plan_calls(p, config.batch_size) for a, p in plans.items()}
@@ -142,14 +142,12 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, se
     run_id = runs.start_run(engine, org_id, kind="audience_sync", dry_run=False, dagster_run_id=context.run_id)
     segment_store.set_status(engine, org_id, _valid_segments(segment_members["summary"]), "syncing")
     try:
-        reports = asyncio.run(sync.push(plans, state))
+        reports = run_mailchimp(sync.push(plans, state))
     except Exception as exc:
         message = exc.description if isinstance(exc, Failure) else str(exc)
         runs.finish_run(engine, run_id, status="error", summary={"error": message, **plan_totals})
         segment_store.set_status(engine, org_id, segment_ids, "error", error=message)
         connections.record_sync_status(engine, org_id, status="error", error=message)
-        if isinstance(exc, InvalidApiKey | AccountDisabled | AudienceNotFound):
-            raise Failure(description=message, allow_retries=False) from None
         raise
     outcomes = [o for r in reports for o in r.outcomes]
     runs.record_errors(engine, run_id, org_id, outcomes)
@@ -183,6 +181,18 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, se
         "calls_by_endpoint": MetadataValue.json(sync.metrics.as_metadata()),
         **_previews(plans),
     })
+
+
+def _current_tags(state: pd.DataFrame, audience: str, plan: AudiencePlan) -> dict[str, set[str]]:
+    """Managed tags of the members whose tags the plan moves: all the push reads of them (a
+    dict for the whole audience would cost seconds at a million members)."""
+    moved: set[str] = set()
+    for frame in (plan.tag_adds, plan.tag_removes):
+        if len(frame):
+            moved.update(frame["subscriber_hash"].tolist())
+    if not moved:
+        return {}
+    return tags_by_hash(state[(state["audience_id"] == audience) & state["subscriber_hash"].isin(moved)])
 
 
 def _valid_segments(summary: pd.DataFrame) -> list[int]:

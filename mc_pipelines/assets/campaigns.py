@@ -1,7 +1,6 @@
 """`campaign_stats`: refresh the org's tracked campaigns from Mailchimp (campaign + report)."""
 
 
-import asyncio
 import time
 from dataclasses import asdict
 from typing import Any
@@ -24,6 +23,7 @@ from mc_pipelines.assets.common import (
     MAILCHIMP_RETRY,
     OWNERS,
     numbers,
+    run_mailchimp,
     table_metadata,
 )
 from mc_pipelines.assets.sources import app_campaign_tracking, app_mailchimp_connections
@@ -112,7 +112,7 @@ def campaign_stats(context: AssetExecutionContext, config: CampaignStatsConfig,
         async with mailchimp.client_for(connection, metrics) as client:
             return await refresh_campaigns(client, to_refresh)
 
-    results = asyncio.run(run()) if to_refresh else {}
+    results = run_mailchimp(run()) if to_refresh else {}
     refreshed = {c: r for c, r in results.items() if isinstance(r, dict)}
     failed = {c: r for c, r in results.items() if isinstance(r, str)}
     campaign_store.save_stats(engine, org_id, refreshed, refreshed_at=now)

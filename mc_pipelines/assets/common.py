@@ -2,12 +2,23 @@
 builders that render well in the Dagster UI (tables, markdown samples, plottable numbers)."""
 
 
-from collections.abc import Mapping
-from typing import Any
+import asyncio
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
 
 import pandas as pd
-from dagster import Backoff, Jitter, MetadataValue, RetryPolicy, TableColumn, TableRecord, TableSchema
+from dagster import (
+    Backoff,
+    Failure,
+    Jitter,
+    MetadataValue,
+    RetryPolicy,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+)
 
+from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS
 from mc_pipelines.store.connections import Connection
 
 OWNERS = ["team:growth-data"]
@@ -15,6 +26,17 @@ SYNC_GROUP = "mailchimp_sync"
 INBOUND_GROUP = "mailchimp_inbound"
 APP_GROUP = "application"
 MAILCHIMP_RETRY = RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL, jitter=Jitter.FULL)
+T = TypeVar("T")
+
+
+def run_mailchimp(coro: Coroutine[Any, Any, T]) -> T:
+    """Run an asset's Mailchimp phase. Account-level errors (invalid or revoked key, disabled
+    account, missing audience) become a Failure that is not retried — retrying cannot fix them —
+    while transient errors propagate so the asset's RetryPolicy applies."""
+    try:
+        return asyncio.run(coro)
+    except ACCOUNT_LEVEL_ERRORS as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None
 
 
 def org_audiences(connection: Connection, segments: pd.DataFrame) -> list[str]:

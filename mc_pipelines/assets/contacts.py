@@ -23,9 +23,9 @@ from dagster_pandera import pandera_schema_to_dagster_type
 from mc_pipelines.assets.common import OWNERS, SYNC_GROUP, numbers, table_metadata
 from mc_pipelines.assets.member_status import mailchimp_member_status
 from mc_pipelines.assets.sources import app_contacts
+from mc_pipelines.checks import cohort_failures
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase
-from mc_pipelines.checks import cohort_failures
 from mc_pipelines.schemas import CohortSchema
 from mc_pipelines.store.connections import require_org
 from mc_pipelines.store.contacts import read_live_contacts

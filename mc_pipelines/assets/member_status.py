@@ -1,7 +1,6 @@
 """`mailchimp_member_status`: the incremental pull of what changed in Mailchimp (see `pull.py`)."""
 
 
-import asyncio
 import time
 
 import pandas as pd
@@ -14,6 +13,7 @@ from mc_pipelines.assets.common import (
     OWNERS,
     numbers,
     org_audiences,
+    run_mailchimp,
     table_metadata,
 )
 from mc_pipelines.assets.sources import app_mailchimp_connections
@@ -95,7 +95,7 @@ def mailchimp_member_status(
                 client, engine, org_id, audiences, dry_run=config.dry_run,
                 full_refresh=config.full_refresh, page_size=config.page_size)
 
-    pulls = asyncio.run(run())
+    pulls = run_mailchimp(run())
     totals = _totals(pulls, metrics)
     context.log.info(f"org {org_id}: {totals}")
     cursors = "\n".join(f"- `{p.audience_id}`: {p.cursor.isoformat() if p.cursor else 'none yet'}"

@@ -11,7 +11,7 @@ from mc_pipelines.resources import AppDatabase
 from mc_pipelines.store.connections import require_active_connection
 from mc_pipelines.store.segments import active_segments
 from mc_pipelines.sync.desired import desired_members
-from mc_pipelines.sync.segments import evaluate_segments
+from mc_pipelines.sync.segments import segment_membership
 
 
 @asset(
@@ -34,21 +34,22 @@ def segment_members(context: AssetExecutionContext, consented_contacts: pd.DataF
     org_id = context.partition_key
     connection = require_active_connection(app_db.engine, org_id)
     segments = active_segments(app_db.engine, org_id)
-    result = evaluate_segments(consented_contacts, segments, connection.audience_id)
-    desired = desired_members(consented_contacts, result.membership, connection.audience_id,
+    # Membership once, then the desired state once, with the org's merge-field map
+    # (`evaluate_segments` would build a second desired state with the default map).
+    membership, summary = segment_membership(consented_contacts, segments, connection.audience_id)
+    desired = desired_members(consented_contacts, membership, connection.audience_id,
                               connection.merge_fields or None)
-    summary = result.summary
     errors = summary[summary["error"].notna()] if len(summary) else summary
     for row in errors.to_dict("records"):
         context.log.warning(f"segment {row['segment_id']} ({row['name']}): {row['error']}")
     per_audience = desired.groupby("audience_id").size().to_dict() if len(desired) else {}
     counts = {
         "segments": len(summary), "segments_with_errors": len(errors),
-        "desired_members": len(desired), "segment_memberships": len(result.membership),
+        "desired_members": len(desired), "segment_memberships": len(membership),
         "truncated_fields": int(desired["truncated"].sum()) if "truncated" in desired else 0,
     }
     return MaterializeResult(
-        value={"membership": result.membership, "summary": summary, "desired": desired},
+        value={"membership": membership, "summary": summary, "desired": desired},
         metadata={
             **numbers(counts),
             **{f"members[{a}]": MetadataValue.int(int(n)) for a, n in per_audience.items()},

@@ -60,7 +60,8 @@ def auto_sync_org_ids(engine: Engine) -> list[str]:
     job=audience_sync_job,
     description="05:00 UTC: the audience sync of every connected, enabled org with auto_sync on.",
 )
-def daily_audience_sync(context: ScheduleEvaluationContext, app_db: AppDatabase):
+def daily_audience_sync(context: ScheduleEvaluationContext,
+                        app_db: AppDatabase) -> list[RunRequest] | SkipReason:
     """A run per auto-syncing org, run_key `daily-<date>-<org>`."""
     day = _tick_time(context).date().isoformat()
     return fan_out(context, auto_sync_org_ids(app_db.engine), lambda org: f"daily-{day}-{org}",
@@ -77,7 +78,8 @@ def daily_audience_sync(context: ScheduleEvaluationContext, app_db: AppDatabase)
         f"(non-terminal, or sent within the last {CAMPAIGN_WINDOW_DAYS} days)."
     ),
 )
-def campaign_stats_refresh(context: ScheduleEvaluationContext, app_db: AppDatabase):
+def campaign_stats_refresh(context: ScheduleEvaluationContext,
+                           app_db: AppDatabase) -> list[RunRequest] | SkipReason:
     """A run per active org with campaigns to refresh, run_key `campaigns-<tick>-<org>`."""
     now = _tick_time(context)
     orgs = orgs_with_campaigns_to_refresh(app_db.engine, now, CAMPAIGN_WINDOW_DAYS)

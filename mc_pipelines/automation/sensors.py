@@ -80,11 +80,13 @@ def _skip_request(engine: Engine, request: dict[str, Any], reason: str) -> None:
 def sync_requests_sensor(context: SensorEvaluationContext, app_db: AppDatabase) -> SensorResult:
     """One run of the audience sync per org with pending requests.
 
-    Delivery is at least once: rows are marked consumed only after their RunRequest is built, and
-    if marking fails the rows stay pending and are requested again on the next tick under the
-    same run_key, which the daemon de-duplicates (a run key is launched at most once per sensor).
-    Several pending requests of one org coalesce into one run keyed by the oldest; each row
-    records that key in `sync_requests.run_id` (find the run by its `dagster/run_key` tag).
+    At least once: rows are marked consumed only after their RunRequest is built, and a row whose
+    marking fails stays pending and is requested again on the next tick under the same run_key
+    (its org's oldest pending request), which the daemon launches at most once per sensor; an
+    extra sync would be harmless anyway, syncs being idempotent. The one gap is a crash between
+    marking and the daemon storing the tick, the same window Dagster's own sensor cursors have.
+    Several pending requests of one org coalesce into one run; each row records the run key in
+    `sync_requests.run_id` (the run carries it as its `dagster/run_key` tag).
     """
     engine = app_db.engine
     pending = requests.pending_requests(engine)

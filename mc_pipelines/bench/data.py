@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -226,7 +227,8 @@ def apply_changes(env: BenchEnvironment, org: BenchOrg, fraction: float = 0.01,
     the VIP segment). Returns how many contacts got each change."""
     with psycopg.connect(env.psycopg_dsn) as conn:
         rows = conn.execute(
-            "SELECT contact_id FROM mailchimp_member_state WHERE org_id = %s ORDER BY contact_id",
+            "SELECT contact_id FROM mailchimp_member_state WHERE org_id = %s "
+            "AND status = 'subscribed' ORDER BY contact_id",
             (org.org_id,),
         ).fetchall()
         synced = np.array([r[0] for r in rows], dtype=np.int64)
@@ -244,7 +246,7 @@ def apply_changes(env: BenchEnvironment, org: BenchOrg, fraction: float = 0.01,
             "COPY consent_events (id, org_id, contact_id, kind, at, source, detail) FROM STDIN"
         ) as copy:
             for cid in consent:
-                copy.write_row((f"bench-{org.org_id}-{cid}", org.org_id, cid, "withdrawn", now,
+                copy.write_row((str(uuid.uuid4()), org.org_id, cid, "withdrawn", now,
                                 "app", "benchmark: unsubscribed in the application"))
         current = dict(conn.execute(
             "SELECT id, tags FROM contacts WHERE org_id = %s AND id = ANY(%s)", (org.org_id, moves)

@@ -11,7 +11,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mc_pipelines.cli import base, bench, campaigns, connections, database, demo, dev, runs, webhooks
+from mc_pipelines.cli import (
+    base,
+    bench,
+    campaigns,
+    connections,
+    database,
+    demo,
+    dev,
+    runs,
+    webhooks,
+)
 
 MODULES = [database, connections, runs, campaigns, webhooks, demo, dev, bench]
 

@@ -12,8 +12,12 @@ import argparse
 import os
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 from mc_pipelines.config import DATA_DIR
+
+if TYPE_CHECKING:
+    from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
 
 
 def ui_command(host: str, port: int) -> list[str]:
@@ -22,7 +26,7 @@ def ui_command(host: str, port: int) -> list[str]:
             "-h", host, "-p", str(port)]
 
 
-def _reconnect_demo(server) -> None:
+def _reconnect_demo(server: EmulatorServer) -> None:
     from mc_pipelines.demo import run as demo_run
 
     os.environ["MC_MAILCHIMP_BASE_URL"] = server.base_url_template

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Any
 
-from dagster import DagsterInstance, ExecuteInProcessResult
+from dagster import BetaWarning, DagsterInstance, ExecuteInProcessResult, PreviewWarning
 
 from mc_pipelines import operations
 from mc_pipelines.automation.erasure import ERASE_OP, erasure_run_config
@@ -15,11 +16,21 @@ from mc_pipelines.cli.support import add_org_command, cli_actor, current_instanc
 from mc_pipelines.store import connections
 
 
-def _run_job(job_name: str, instance: DagsterInstance | None = None, **kwargs: Any) -> ExecuteInProcessResult:
-    from mc_pipelines.definitions import defs  # heavy: only for the commands that run a job
-
+def _run_job(job_name: str, instance: DagsterInstance | None = None, *, run_config: dict[str, Any],
+             verbose: bool = False, **kwargs: Any) -> ExecuteInProcessResult:
+    """Execute a job of the project in process; the step log only with `verbose` (the command
+    prints its own summary, and the run's full log is in the instance either way)."""
     instance = instance or current_instance()  # before resolving: definitions read the live instance
-    return defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+    with warnings.catch_warnings():  # beta/preview notices of Dagster APIs are not for operators
+        warnings.simplefilter("ignore", BetaWarning)
+        warnings.simplefilter("ignore", PreviewWarning)
+        from mc_pipelines.definitions import defs  # heavy: only for the commands that run a job
+
+        log_level = "DEBUG" if verbose else "WARNING"
+        return defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance, raise_on_error=False,
+            run_config={**run_config, "loggers": {"console": {"config": {"log_level": log_level}}}},
+            **kwargs)
 
 
 def _report_failure(result: ExecuteInProcessResult, what: str) -> int:
@@ -35,10 +46,13 @@ def _report_failure(result: ExecuteInProcessResult, what: str) -> int:
 
 
 def _metadata_line(metadata: dict[str, Any]) -> str:
+    """The counts and flags of a materialization (what the UI plots), plus its status if any."""
     shown = []
     for key, entry in metadata.items():
         value = getattr(entry, "value", entry)
-        if isinstance(value, bool | int | float | str) and not (isinstance(value, str) and "\n" in value):
+        if key.startswith("dagster/"):
+            continue
+        if isinstance(value, bool | int | float) or key == "status":
             shown.append(f"{key}={value}")
     return " ".join(shown)
 
@@ -60,7 +74,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     connections.require_active_connection(app_engine(), args.org)
     instance = current_instance()
     operations.ensure_org_partitions(instance, [args.org])
-    result = _run_job("audience_sync_job", instance, partition_key=args.org,
+    result = _run_job("audience_sync_job", instance, partition_key=args.org, verbose=args.verbose,
                       run_config=operations.sync_run_config(args.dry_run), tags=operations.org_tags(args.org))
     label = "dry run of the audience sync" if args.dry_run else "audience sync"
     if not result.success:
@@ -77,7 +91,7 @@ def cmd_erase_contact(args: argparse.Namespace) -> int:
     """Run the gdpr_erasure job for one contact in process and print what it did."""
     operations.plan_erasure(app_engine(), args.org, args.contact)  # refuse bad input before a run
     result = _run_job("gdpr_erasure", run_config=erasure_run_config(args.org, args.contact, cli_actor()),
-                      tags=operations.org_tags(args.org))
+                      tags=operations.org_tags(args.org), verbose=args.verbose)
     if not result.success:
         return _report_failure(result, f"erasure of contact {args.contact} of org {args.org}")
     detail = result.output_for_node(ERASE_OP)
@@ -97,6 +111,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = add_org_command(subparsers, "sync", cmd_sync,
                         "materialize the org's audience sync now, in process, and print the summary")
     p.add_argument("--dry-run", action="store_true", help="compute and report the plan; write nothing")
+    p.add_argument("--verbose", action="store_true", help="print the run's step log too")
     p = add_org_command(subparsers, "erase-contact", cmd_erase_contact,
                         "GDPR erasure of one contact (Mailchimp delete-permanent + local records)")
     p.add_argument("--contact", required=True, type=int, help="the application's contact id")
+    p.add_argument("--verbose", action="store_true", help="print the run's step log too")

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from dagster import DagsterInstance
 
 from mc_pipelines.config import database_url

@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,7 +26,10 @@ def read_frame(
     """Run `sql` (named `:params`, selecting exactly `columns`) into a typed DataFrame.
 
     PostgreSQL streams the result with COPY as CSV (about 10x faster than fetching rows at a
-    million rows); SQLite is read in chunks. Text NULLs become None, JSON columns Python objects.
+    million rows); SQLite is read in chunks. Text NULLs become None, JSON columns Python objects
+    (NULL → []). JSON columns hold few distinct values (tag lists): each distinct text is parsed
+    once and the rows holding it share that object, which also makes the frame cheap to pickle
+    between assets — treat the cells as read-only (copy a list before changing it).
     """
     if is_postgres(engine):
         # COPY takes no bind parameters: inline them as literals, safely quoted by the dialect.
@@ -55,17 +59,29 @@ def read_frame(
         frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(columns))
         for col in bool_columns:
             frame[col] = frame[col].fillna(0).astype(bool)
-    frame = frame.reindex(columns=list(columns))
+    if list(frame.columns) != list(columns):  # reindex copies every column: only when needed
+        frame = frame.reindex(columns=list(columns))
     for col in text_columns:
-        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+        values = frame[col].to_numpy(dtype=object, copy=True)
+        values[pd.isna(values)] = None
+        frame[col] = values
     for col in json_columns:
-        frame[col] = pd.Series(
-            [[] if (v is None or v != v or v == "[]") else json.loads(v) for v in frame[col]],
-            index=frame.index, dtype=object,
-        )
+        frame[col] = _parse_json_column(frame[col])
     for col in datetime_columns:
         frame[col] = pd.to_datetime(frame[col], format="ISO8601")
+    if isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1:
+        return frame
     return frame.reset_index(drop=True)
+
+
+def _parse_json_column(values: pd.Series) -> pd.Series:
+    """JSON text → Python objects, parsing each distinct text once (see `read_frame`)."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    parsed = np.empty(len(uniques) + 1, dtype=object)  # element-wise: lists must stay cells
+    for i, text in enumerate(uniques.tolist()):
+        parsed[i] = [] if text == "[]" else json.loads(text)
+    parsed[-1] = []  # code -1: NULL
+    return pd.Series(parsed[codes], index=values.index, dtype=object)
 
 
 def upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]],

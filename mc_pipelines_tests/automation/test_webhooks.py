@@ -3,16 +3,18 @@ form-encoded events, consent withdrawal — in process (Starlette's TestClient) 
 
 from __future__ import annotations
 
+import os
 import socket
-import threading
+import subprocess
+import sys
 import time
 import warnings
+from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from starlette.exceptions import StarletteDeprecationWarning
 
 from mc_pipelines import operations
@@ -155,22 +157,27 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_receiver_over_real_http(pg_app_engine):
+def test_mc_pipelines_webhooks_serves_over_real_http(pg_app_engine):
+    """`mc-pipelines webhooks` in its own process, on a free loopback port; its output never
+    shows the secret (no access log: the secret is in the path)."""
     add_org(pg_app_engine, "acme")
     connect_stub(pg_app_engine, "acme")
     add_contacts(pg_app_engine, [contact_row("acme", 1, "api+unsub@mailchimp.com")])
     secret = operations.generate_webhook_secret(pg_app_engine, "acme", actor="test")
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(pg_app_engine), host="127.0.0.1", port=port,
-                                           access_log=False, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    env = {**os.environ, "MC_DATABASE_URL": pg_app_engine.url.render_as_string(hide_password=False)}
+    server = subprocess.Popen([str(Path(sys.executable).parent / "mc-pipelines"), "webhooks", "--port", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=10) as http:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    http.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline and server.poll() is None, "receiver did not start"
+                    time.sleep(0.1)
             assert http.get(url("acme", secret)).status_code == 200
             assert http.post(url("acme", "wrong"), data=SAMPLES["unsubscribe"]).status_code == 403
             assert stored_events(pg_app_engine) == []
@@ -178,5 +185,6 @@ def test_receiver_over_real_http(pg_app_engine):
         assert [r.json()["status"] for r in responses] == ["stored", "duplicate"]
         assert len(stored_events(pg_app_engine)) == 1 and not consent(pg_app_engine, 1)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert "/mailchimp/webhook/{org_id}/{secret}" in output and secret not in output

@@ -56,12 +56,16 @@ def test_sync_and_erase_refuse_bad_input(pg_cli, acme):
     assert_refused(pg_cli, ["sync", "--org", "acme"], "sync disabled")
 
 
-def test_sync_that_fails_exits_1_with_the_reason(pg_cli, emulator, acme):
-    emulator.revoke_key(acme["api_key"])
+def test_sync_that_fails_exits_1_with_the_reason(pg_cli, emulator):
+    add_org(pg_cli.engine, "acme")
+    add_contacts(pg_cli.engine, [contact_row("acme", 1, EMAILS[0])])
+    conn = connect_to_emulator(pg_cli.engine, emulator, "acme", merge_fields={"NICK": "first_name"})
     outcome = pg_cli("sync", "--org", "acme")
     assert outcome.code == 1
-    assert "error: audience sync of org acme failed" in outcome.err and "API Key Invalid" in outcome.err
-    assert_key_hidden(outcome.text, acme["api_key"])
+    assert "error: audience sync of org acme failed" in outcome.err
+    assert "merge field mapping does not fit the audience" in outcome.err and "NICK" in outcome.err
+    assert_key_hidden(outcome.text, conn["api_key"])
+    assert members(emulator, conn) == set()
 
 
 def test_dev_prepares_the_demo_around_a_new_emulator(tmp_path, monkeypatch, capsys):

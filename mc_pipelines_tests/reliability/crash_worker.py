@@ -1,7 +1,8 @@
 """One audience sync in its own process, for the crash test to SIGKILL mid-push.
 
     python -m mc_pipelines_tests.reliability.crash_worker --org ORG --database-url URL \
-        --base-url-template http://127.0.0.1:PORT/{dc}/3.0 [--batch-size 50] [--max-connections 2]
+        --base-url-template http://127.0.0.1:PORT/{dc}/3.0 [--batch-size 50] [--max-connections 2] \
+        [--wait]
 
 `MC_SECRET_KEY` comes from the environment (the parent's). The run uses the real assets
 (`materialize` of the sync graph) on an ephemeral Dagster instance. Logs go to stderr at DEBUG
@@ -24,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-url-template", required=True)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--max-connections", type=int, default=8)
+    parser.add_argument("--wait", action="store_true",
+                        help="import everything, print 'ready', then start on a line from stdin "
+                             "(lets the parent start the next worker while one runs)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -38,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         base_url_template = args.base_url_template
 
     engine = create_db_engine(args.database_url)
-    print("worker started", flush=True)
+    if args.wait:
+        print("ready", flush=True)
+        if not sys.stdin.readline():
+            return 3  # the parent went away without starting this worker
+    print("started", flush=True)
     with DagsterInstance.ephemeral() as instance:
         result = run_sync(instance, args.org, engine, Emulator, batch_size=args.batch_size,
                           max_connections=args.max_connections)
