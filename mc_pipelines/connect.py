@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from mc_pipelines.config import mailchimp_base_url
 from mc_pipelines.mailchimp.client import MailchimpClient, run_sync
-from mc_pipelines.mailchimp.errors import AudienceNotFound, InvalidApiKey, MailchimpError
+from mc_pipelines.mailchimp.errors import AccountDisabled, AudienceNotFound, InvalidApiKey, MailchimpError
 from mc_pipelines.mailchimp.keys import parse_api_key
 from mc_pipelines.store import connections
 from mc_pipelines.store.secrets import encrypt_secret, load_fernet
@@ -60,6 +60,8 @@ def check_connection(raw_key: str, audience_id: str, *, base_url_template: str |
         ) from None
     except InvalidApiKey as exc:
         raise ConnectError(f"Mailchimp rejected the API key {key.label}: {exc}") from None
+    except AccountDisabled as exc:  # reached, but refused: not a network problem
+        raise ConnectError(f"the Mailchimp account of key {key.label} is disabled: {exc}") from None
     except MailchimpError as exc:
         raise ConnectError(f"could not reach Mailchimp with key {key.label}: {exc}") from None
     return ConnectionCheck(

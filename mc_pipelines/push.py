@@ -52,10 +52,11 @@ class PushReport:
 
 
 class _Rows:
-    """Plan rows addressable by subscriber hash."""
+    """Plan rows addressable by subscriber hash (a frame, or the records of one chunk)."""
 
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.by_hash = {r["subscriber_hash"]: r for r in frame.to_dict("records")} if len(frame) else {}
+    def __init__(self, rows: pd.DataFrame | list[dict[str, Any]]) -> None:
+        records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else rows
+        self.by_hash = {r["subscriber_hash"]: r for r in records}
 
     def get(self, email: str) -> dict[str, Any] | None:
         return self.by_hash.get(subscriber_hash(email))
@@ -102,7 +103,7 @@ class AudiencePusher:
         await self._batches(creates, self._create_chunk)
 
     async def _create_chunk(self, part: list[dict[str, Any]]) -> None:
-        rows = _Rows(pd.DataFrame(part))
+        rows = _Rows(part)
         result = await self.client.batch_subscribe(
             self.audience_id,
             [{"email_address": r["email"], "status": "subscribed", "merge_fields": r["merge_fields"]} for r in part],
@@ -157,7 +158,7 @@ class AudiencePusher:
 
     async def _send_existing(self, part: list[dict[str, Any]], members: list[dict[str, Any]],
                              *, unsubscribing: bool) -> None:
-        rows = _Rows(pd.DataFrame(part))
+        rows = _Rows(part)
         result = await self.client.batch_subscribe(self.audience_id, members, update_existing=True)
         now = utcnow()
         accepted = []

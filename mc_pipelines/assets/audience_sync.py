@@ -68,8 +68,8 @@ class _SyncRun:
     def plans(self, state: pd.DataFrame) -> dict[str, AudiencePlan]:
         plans = {}
         for audience in self.audiences:
-            desired = self.desired[self.desired["audience_id"] == audience]
-            current = state[state["audience_id"] == audience]
+            desired = _rows_of(self.desired, audience)
+            current = _rows_of(state, audience)
             plans[audience] = diff_audience(desired, current)
         return plans
 
@@ -145,7 +145,7 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, se
         reports = run_mailchimp(sync.push(plans, state))
     except Exception as exc:
         message = exc.description if isinstance(exc, Failure) else str(exc)
-        runs.finish_run(engine, run_id, status="error", summary={"error": message, **plan_totals})
+        runs.finish_run(engine, run_id, status="error", summary={"error": message, **plan_totals}, org_id=org_id)
         segment_store.set_status(engine, org_id, segment_ids, "error", error=message)
         connections.record_sync_status(engine, org_id, status="error", error=message)
         raise
@@ -157,10 +157,10 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, se
     status = "success" if not outcomes else "partial"
     summary = {**totals, "skipped": skipped, "mailchimp_calls": sync.metrics.total_calls,
                "mailchimp_writes": sync.metrics.total_writes, "mailchimp_retries": sync.metrics.total_retries}
-    runs.finish_run(engine, run_id, status=status, summary=summary)
+    runs.finish_run(engine, run_id, status=status, summary=summary, org_id=org_id)
     segment_store.set_status(engine, org_id, _valid_segments(segment_members["summary"]), "synced")
-    segment_store.set_status(engine, org_id, _invalid_segments(segment_members["summary"]), "error",
-                             error="invalid filters (see the segment_members asset)")
+    for segment_id, problem in _invalid_segments(segment_members["summary"]):
+        segment_store.set_status(engine, org_id, [segment_id], "error", error=f"invalid segment: {problem}")
     connections.record_sync_status(engine, org_id, status=status,
                                    error=None if status == "success" else f"{len(outcomes)} rows need attention; see sync_errors for run {run_id}")
     with engine.begin() as conn:
@@ -183,6 +183,13 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, se
     })
 
 
+def _rows_of(frame: pd.DataFrame, audience: str) -> pd.DataFrame:
+    """The rows of one audience; the frame itself when they all are (most orgs have one
+    audience: no million-row copy)."""
+    mask = (frame["audience_id"] == audience).to_numpy(dtype=bool)
+    return frame if mask.all() else frame[mask]
+
+
 def _current_tags(state: pd.DataFrame, audience: str, plan: AudiencePlan) -> dict[str, set[str]]:
     """Managed tags of the members whose tags the plan moves: all the push reads of them (a
     dict for the whole audience would cost seconds at a million members)."""
@@ -199,8 +206,12 @@ def _valid_segments(summary: pd.DataFrame) -> list[int]:
     return summary.loc[summary["error"].isna(), "segment_id"].tolist() if len(summary) else []
 
 
-def _invalid_segments(summary: pd.DataFrame) -> list[int]:
-    return summary.loc[summary["error"].notna(), "segment_id"].tolist() if len(summary) else []
+def _invalid_segments(summary: pd.DataFrame) -> list[tuple[int, str]]:
+    """(segment id, what is wrong with it) of every segment whose filters could not be used."""
+    if not len(summary):
+        return []
+    invalid = summary[summary["error"].notna()]
+    return list(zip(invalid["segment_id"].tolist(), invalid["error"].tolist(), strict=True))
 
 
 def _previews(plans: dict[str, AudiencePlan]) -> dict[str, MetadataValue]:

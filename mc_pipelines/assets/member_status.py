@@ -25,6 +25,7 @@ from mc_pipelines.resources import AppDatabase, MailchimpResource
 from mc_pipelines.store.connections import (
     NotConnectedError,
     UnknownOrgError,
+    record_sync_status,
     require_active_connection,
 )
 from mc_pipelines.store.segments import active_segments
@@ -95,7 +96,11 @@ def mailchimp_member_status(
                 client, engine, org_id, audiences, dry_run=config.dry_run,
                 full_refresh=config.full_refresh, page_size=config.page_size)
 
-    pulls = run_mailchimp(run())
+    try:
+        pulls = run_mailchimp(run())
+    except Failure as exc:  # account-level: the key, the account or an audience is gone
+        record_sync_status(engine, org_id, status="error", error=exc.description)
+        raise
     totals = _totals(pulls, metrics)
     context.log.info(f"org {org_id}: {totals}")
     cursors = "\n".join(f"- `{p.audience_id}`: {p.cursor.isoformat() if p.cursor else 'none yet'}"

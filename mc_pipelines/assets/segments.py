@@ -2,13 +2,13 @@
 
 
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from mc_pipelines.assets.common import OWNERS, SYNC_GROUP, numbers, table_metadata
 from mc_pipelines.assets.sources import app_contact_segments
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase
-from mc_pipelines.store.connections import require_active_connection
+from mc_pipelines.store.connections import record_sync_status, require_active_connection
 from mc_pipelines.store.segments import active_segments
 from mc_pipelines.sync.desired import desired_members
 from mc_pipelines.sync.segments import segment_membership
@@ -37,8 +37,14 @@ def segment_members(context: AssetExecutionContext, consented_contacts: pd.DataF
     # Membership once, then the desired state once, with the org's merge-field map
     # (`evaluate_segments` would build a second desired state with the default map).
     membership, summary = segment_membership(consented_contacts, segments, connection.audience_id)
-    desired = desired_members(consented_contacts, membership, connection.audience_id,
-                              connection.merge_fields or None)
+    try:
+        desired = desired_members(consented_contacts, membership, connection.audience_id,
+                                  connection.merge_fields or None)
+    except ValueError as exc:  # a merge-field map naming columns contacts do not have: not retryable
+        message = (f"{exc}; fix the org's merge-field map (reconnect with `mc-pipelines connect "
+                   f"--org {org_id} ... --merge-field TAG=column`)")
+        record_sync_status(app_db.engine, org_id, status="error", error=message)
+        raise Failure(description=message, allow_retries=False) from None
     errors = summary[summary["error"].notna()] if len(summary) else summary
     for row in errors.to_dict("records"):
         context.log.warning(f"segment {row['segment_id']} ({row['name']}): {row['error']}")

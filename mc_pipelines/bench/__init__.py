@@ -6,3 +6,8 @@ and the benchmark-only fast paths that put them in sync), `worker` (one material
 sync graph in a fresh process, like a Dagster run worker, with its peak memory), `scenarios`
 (what is measured), `report` (results.json and the table). See `bench/README.md`.
 """
+
+# In the order they run (scenarios.SCENARIOS has one function per name); kept here so the CLI
+# can list them without importing pandas.
+SCENARIO_NAMES = ("per_member_baseline", "api_bound", "incremental_1m", "noop_resync",
+                  "validation_1m")

@@ -104,17 +104,20 @@ def _copy_rows(env: BenchEnvironment, table: str, columns: tuple[str, ...], colu
             copy.write("".join("\t".join(row) + "\n" for row in zip(*cols, strict=True)))
 
 
-def contact_columns(org_id: str, n: int, id_offset: int, seed: int) -> list[list[Any]]:
-    """N generated contacts, column-wise in `CONTACT_COPY_COLUMNS` order."""
+def contact_columns(org_id: str, n: int, id_offset: int, seed: int, *,
+                    clean: bool = False) -> list[list[Any]]:
+    """N generated contacts, column-wise in `CONTACT_COPY_COLUMNS` order. `clean`: every
+    contact consents and has a valid, distinct address (the cohort is all N)."""
     rng = np.random.default_rng(seed)
     ids = (np.arange(1, n + 1, dtype=np.int64) + id_offset).tolist()
     local = np.arange(1, n + 1, dtype=np.int64).tolist()
     domains = np.array(DOMAINS, dtype=object)[np.arange(n) % len(DOMAINS)].tolist()
     emails = [f"member.{i}@{d}" for i, d in zip(local, domains, strict=True)]
-    for i in rng.choice(n, size=max(n // 1000, 1), replace=False).tolist():
-        emails[i] = f"broken address {local[i]}@nowhere"
-    for i in rng.choice(n, size=max(n // 1000, 1), replace=False).tolist():
-        emails[i] = emails[(i + 1) % n].upper()
+    if not clean and n >= 10:
+        for i in rng.choice(n, size=max(n // 1000, 1), replace=False).tolist():
+            emails[i] = f"broken address {local[i]}@nowhere"
+        for i in rng.choice(n, size=max(n // 1000, 1), replace=False).tolist():
+            emails[i] = emails[(i + 1) % n].upper()
     pick = rng.integers
     tag_json = [json.dumps(t) for t in TAG_SETS]
     return [
@@ -129,7 +132,7 @@ def contact_columns(org_id: str, n: int, id_offset: int, seed: int) -> list[list
         np.array(LOCATIONS, dtype=object)[pick(0, len(LOCATIONS), n)].tolist(),
         np.array(["full_time", "part_time", None], dtype=object)[pick(0, 3, n)].tolist(),
         np.array(["active", "on_leave", None], dtype=object)[pick(0, 3, n)].tolist(),
-        (pick(0, 10, n) != 0).tolist(),
+        [True] * n if clean else (pick(0, 10, n) != 0).tolist(),
         np.array(tag_json, dtype=object)[pick(0, len(TAG_SETS), n)].tolist(),
         [T0] * n,
         [T0 + timedelta(seconds=int(s)) for s in pick(0, 10**6, n).tolist()],
@@ -137,9 +140,9 @@ def contact_columns(org_id: str, n: int, id_offset: int, seed: int) -> list[list
 
 
 def create_org(env: BenchEnvironment, label: str, n: int, *, segments: bool = True,
-               seed: int = 0) -> BenchOrg:
-    """An org with `n` generated contacts (COPY), its segments, connected to a new emulator
-    account and audience."""
+               clean: bool = False, seed: int = 0) -> BenchOrg:
+    """An org with `n` generated contacts (COPY; see `contact_columns`), its segments, connected
+    to a new emulator account and audience."""
     assert env.engine is not None and env.emulator is not None
     org_id = env.new_org_id(label)
     offset = env.id_offset()
@@ -151,7 +154,8 @@ def create_org(env: BenchEnvironment, label: str, n: int, *, segments: bool = Tr
                 for k, seg in enumerate(SEGMENTS, start=1)
             ])
     if n:
-        _copy_rows(env, "contacts", CONTACT_COPY_COLUMNS, contact_columns(org_id, n, offset, seed))
+        _copy_rows(env, "contacts", CONTACT_COPY_COLUMNS,
+                   contact_columns(org_id, n, offset, seed, clean=clean))
     account = env.emulator.create_account(account_name=f"{org_id} account", dc="us1")
     audience = env.emulator.create_list(account["api_key"], name=f"{org_id} audience")
     connect_org(env.engine, org_id, account["api_key"], audience, actor="bench",

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -111,10 +112,8 @@ class BenchEnvironment:
             self.engine.dispose()
             self.engine = None
         if self._db_name:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 _pg_admin(f'DROP DATABASE IF EXISTS "{self._db_name}" WITH (FORCE)')
-            except psycopg.Error:
-                pass
             self._db_name = ""
         if self.dagster_home and str(self.dagster_home) not in ("", ".") and self.dagster_home.exists():
             shutil.rmtree(self.dagster_home, ignore_errors=True)

@@ -17,6 +17,7 @@ metadata per asset), `peak_rss_bytes` (this process's maximum resident set, `ru_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
@@ -42,10 +43,8 @@ class RssSampler:
     def _sample(self) -> None:
         import psutil
 
-        try:
+        with contextlib.suppress(psutil.Error):
             self.peak = max(self.peak, self.process.memory_info().rss)
-        except psutil.Error:
-            pass
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -24,12 +24,15 @@ def start_run(engine: Engine, org_id: str, *, kind: str, dry_run: bool,
     return run_id
 
 
-def finish_run(engine: Engine, run_id: str, *, status: str, summary: dict[str, Any]) -> None:
-    """Close a sync_runs row with its outcome and summary counts."""
+def finish_run(engine: Engine, run_id: str, *, status: str, summary: dict[str, Any],
+               org_id: str | None = None) -> None:
+    """Close a sync_runs row with its outcome and summary counts (scoped to `org_id` when given,
+    as every org-data query should be)."""
+    query = sync_runs.update().where(sync_runs.c.id == run_id)
+    if org_id is not None:
+        query = query.where(sync_runs.c.org_id == org_id)
     with engine.begin() as conn:
-        conn.execute(sync_runs.update().where(sync_runs.c.id == run_id).values(
-            status=status, finished_at=utcnow(), summary=summary,
-        ))
+        conn.execute(query.values(status=status, finished_at=utcnow(), summary=summary))
 
 
 def record_errors(engine: Engine, run_id: str, org_id: str, errors: list[dict[str, Any]]) -> None:

@@ -205,7 +205,8 @@ def _gather(values: np.ndarray, pos: np.ndarray, missing: object) -> np.ndarray:
 
 
 def _isin(values: np.ndarray, wanted: frozenset[str]) -> np.ndarray:
-    return np.fromiter((v in wanted for v in values.tolist()), dtype=bool, count=len(values))
+    # pandas' hash-table isin: one C pass instead of a Python `in` per row
+    return pd.Series(values, dtype=object, copy=False).isin(list(wanted)).to_numpy(dtype=bool)
 
 
 def _same_hash(desired: np.ndarray, state: np.ndarray) -> np.ndarray:
@@ -216,10 +217,22 @@ def _same_hash(desired: np.ndarray, state: np.ndarray) -> np.ndarray:
 
 def _tag_tuples(values: pd.Series) -> np.ndarray:
     """`managed_tags` (tuples, lists, arrays, JSON text or None) as sorted tuples; few distinct
-    combinations exist, so each is sorted once."""
+    combinations exist, so each is sorted once.
+
+    Rows mostly share their cell objects (the state reader parses each distinct JSON text once,
+    `desired_members` builds one tuple per tag pattern, unpickling keeps the sharing), so cells
+    are grouped by object identity first and each distinct object is converted once: the same
+    object always holds the same value, and every object stays alive in `items` meanwhile."""
+    items = values.tolist()
+    if not items:
+        return np.empty(0, dtype=object)
+    ids = np.fromiter(map(id, items), dtype=np.uint64, count=len(items))
+    codes, uniques = pd.factorize(ids)
+    _, first = np.unique(codes, return_index=True)
     cache: dict[tuple, tuple] = {}
-    out = []
-    for v in values.tolist():
+    converted = np.empty(len(uniques), dtype=object)
+    for code, pos in enumerate(first.tolist()):
+        v = items[pos]
         if v is None or (isinstance(v, float) and v != v):
             key: tuple = ()
         elif isinstance(v, str):  # JSON text that was not parsed
@@ -229,8 +242,8 @@ def _tag_tuples(values: pd.Series) -> np.ndarray:
         t = cache.get(key)
         if t is None:
             t = cache[key] = tuple(sorted(set(key)))
-        out.append(t)
-    return np.fromiter(out, dtype=object, count=len(out))
+        converted[code] = t
+    return converted[codes]
 
 
 def _parse_tags(text: str) -> list[str]:

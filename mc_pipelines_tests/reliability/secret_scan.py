@@ -52,7 +52,10 @@ _BASIC_AUTH_USERS = ("anystring", "harness", "user", "")
 
 
 def mask(secret: str) -> str:
-    """`****abcd`: what a finding shows of a key."""
+    """`****abcd-us1`: what a finding shows of a key (the last four characters of its body)."""
+    body, sep, dc = secret.rpartition("-")
+    if sep and len(body) >= 16:
+        return f"****{body[-4:]}-{dc}"
     return "****" + secret[-4:] if len(secret) >= 16 else "****"
 
 
@@ -221,17 +224,18 @@ def uninstall() -> None:
         EmulatorServer.create_account = original  # type: ignore[method-assign]
 
 
-def collect_instance(instance: Any, where: str = "dagster") -> int:
-    """Add every run, event (with metadata) and log message of a Dagster instance to the scan;
-    returns the number of events read."""
+def collect_instance(instance: Any, where: str = "dagster", scan: SecretScan | None = None) -> int:
+    """Add every run, event (with metadata) and log message of a Dagster instance to the scan
+    (the session's unless `scan` is given); returns the number of events read."""
     from dagster._serdes import serialize_value
 
+    scan = scan or SCAN
     events = 0
     for run in instance.get_runs():
-        SCAN.add_text(f"{where} run {run.run_id}", serialize_value(run))
+        scan.add_text(f"{where} run {run.run_id}", serialize_value(run))
         for entry in instance.all_logs(run.run_id):
             events += 1
-            SCAN.add_text(f"{where} run {run.run_id} event", serialize_value(entry))
+            scan.add_text(f"{where} run {run.run_id} event", serialize_value(entry))
     return events
 
 

@@ -9,14 +9,16 @@ characters — instead of calling the project's `sync/` code, so a bug there can
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from dagster import materialize
+from dagster import RetryPolicy, materialize
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
@@ -281,13 +283,28 @@ def run_sync(instance, org_id: str, engine: Engine, emulator, *, batch_size: int
     """Materialize the sync graph for one org with run config the stock helper does not expose."""
     if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org_id):
         instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org_id])
-    run_config = {"ops": {
+    run_config: dict[str, Any] = {"ops": {
         "audience_sync": {"config": {"dry_run": dry_run, "batch_size": batch_size}},
         "mailchimp_member_status": {"config": {"dry_run": dry_run, "page_size": page_size}},
     }}
     return materialize(SYNC_ASSETS, partition_key=org_id, instance=instance, run_config=run_config,
                        resources=resources_for(engine, emulator, **mailchimp),
                        raise_on_error=raise_on_error, tags={"org": org_id, **(tags or {})})
+
+
+@contextlib.contextmanager
+def immediate_retries() -> Iterator[None]:
+    """The sync assets keep their RetryPolicy (same number of retries) without its delays of 5,
+    10 and 20 s, so a test can show what is retried without waiting for it."""
+    ops = [a.op for a in SYNC_ASSETS if a.op.retry_policy is not None]
+    saved = [op._retry_policy for op in ops]
+    try:
+        for op, policy in zip(ops, saved, strict=True):
+            op._retry_policy = RetryPolicy(max_retries=policy.max_retries, delay=0)
+        yield
+    finally:
+        for op, policy in zip(ops, saved, strict=True):
+            op._retry_policy = policy
 
 
 def sync_until_clean(instance, org_id: str, engine: Engine, emulator, *, max_runs: int = 3,

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mc_pipelines.assets.common import org_audiences
@@ -145,6 +145,7 @@ class Model:
 
     def apply(self, step: tuple) -> None:
         kind = step[0]
+        event(f"step: {kind}")
         if kind == "consent":
             self._update(step[1], marketing_consent=step[2])
         elif kind == "email":
@@ -210,6 +211,8 @@ class Model:
                 assert member["status"] in ("unsubscribed", "cleaned"), f"{email} is {member['status']}"
         for email in self.opted_out:
             assert members[email]["status"] in ("unsubscribed", "cleaned"), f"{email} was re-subscribed"
+            if email in consenting:
+                event("consent given again in the application after a Mailchimp-side opt-out")
         for email in self.just_opted_out:  # the pull withdrew the consent of its contacts
             assert not any(consent.get(email, [])), f"{email} opted out in Mailchimp but kept consent"
         self.just_opted_out.clear()

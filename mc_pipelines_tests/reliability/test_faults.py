@@ -5,9 +5,11 @@ cleans, marketer tags, renames, segment moves, email changes, deletions, a segme
 end with the emulator's audience exactly equal to the desired state: members, statuses, merge
 fields, managed tags; marketer tags and pre-existing members untouched; nothing doubled.
 
-The desired state comes from the independent oracle in `support.py`. A run is repeated (at most
-twice more) only if it left rows to retry; how many runs each sync took is part of the figures
-printed (`-s`) and asserted to be bounded.
+The desired state comes from the independent oracle in `support.py`. A sync is re-run (a bounded
+number of times) only if a run left rows to retry, i.e. rows whose call still failed after the
+client's own retries; with the client's default 6 attempts per call no re-run is needed, and
+`test_rows_failed_after_the_client_gave_up_...` allows 2 attempts to exercise that path. The
+figures (calls, faults injected per kind, runs per sync) are printed with `-s`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from mc_pipelines_tests.app_data import (
     connect_to_emulator,
     contact_row,
 )
+from mc_pipelines_tests.dagster_runs import metadata_of
 from mc_pipelines_tests.reliability.secret_scan import scanned_instance
 from mc_pipelines_tests.reliability.support import (
     FAULTS,
@@ -38,6 +41,8 @@ from mc_pipelines_tests.reliability.support import (
     desired_audience,
     differences,
     generated_contacts,
+    immediate_retries,
+    run_sync,
     static_segment_names,
     sync_until_clean,
 )
@@ -45,7 +50,6 @@ from mc_pipelines_tests.reliability.support import (
 BASE = 1_000_000
 BATCH = 50  # members per bulk call: more calls, so more faults met
 PAGE = 250   # members per GET of the status pull
-FIGURES: dict[str, dict] = {}
 
 
 @pytest.fixture
@@ -124,8 +128,9 @@ def _change_round(engine, emulator, conn, org_id: str, rows: list[dict], rng: ra
     }
 
 
-def _fault_sync(backend_engine, emulator, seed: int, n: int) -> dict:
+def _fault_sync(backend_engine, emulator, seed: int, n: int, *, max_runs: int = 3, **mailchimp) -> dict:
     engine = backend_engine
+    retry = dict(batch_size=BATCH, page_size=PAGE, max_runs=max_runs, **mailchimp)
     org_id = f"faults-{seed}"
     rng = random.Random(seed)
     add_org(engine, org_id)
@@ -145,16 +150,17 @@ def _fault_sync(backend_engine, emulator, seed: int, n: int) -> dict:
 
     figures: dict = {"contacts": n}
     with scanned_instance() as instance:
-        metas, runs = sync_until_clean(instance, org_id, engine, emulator, batch_size=BATCH, page_size=PAGE)
+        metas, runs = sync_until_clean(instance, org_id, engine, emulator, **retry)
         figures["first_sync_runs"] = runs
         first = audience(emulator, key, aud)
         expected = Expectation(desired=desired_audience(engine, org_id), untouched=untouched)
         assert len(expected.desired) > 0.8 * n
         assert differences(expected, first) == []
         assert sum(m.get("parked", 0) for m in metas) == 1  # the shared pre-existing member
+        figures["rows_retried_next_run"] = sum(m.get("failed", 0) for m in metas)
 
         change = _change_round(engine, emulator, conn, org_id, rows, rng, first, untouched)
-        metas, runs = sync_until_clean(instance, org_id, engine, emulator, batch_size=BATCH, page_size=PAGE)
+        metas, runs = sync_until_clean(instance, org_id, engine, emulator, **retry)
         figures["second_sync_runs"] = runs
         second = audience(emulator, key, aud)
         desired = desired_audience(engine, org_id)
@@ -170,11 +176,12 @@ def _fault_sync(backend_engine, emulator, seed: int, n: int) -> dict:
         kept = [cid for cid in change["mailchimp_side_contacts"] if consent[cid]]
         assert not kept, f"consent kept after a Mailchimp-side opt-out: {kept}"
 
+        figures["rows_retried_next_run"] += sum(m.get("failed", 0) for m in metas)
         writes = emulator.stats(key)["writes"]
-        metas, _ = sync_until_clean(instance, org_id, engine, emulator, batch_size=BATCH,
-                                    page_size=PAGE, max_runs=1)
+        result = run_sync(instance, org_id, engine, emulator, batch_size=BATCH, page_size=PAGE, **mailchimp)
+        if result.success:  # (with few attempts per call, the pull itself may give up: nothing written then)
+            assert metadata_of(result, "audience_sync")["mailchimp_write_calls"] == 0
         assert emulator.stats(key)["writes"] == writes, "a re-sync with no change wrote"
-        assert metas[-1]["mailchimp_write_calls"] == 0
 
     stats = emulator.stats(key)
     emulator.set_faults(key, clear=True)
@@ -197,6 +204,18 @@ def test_sync_converges_exactly_under_faults(backend_engine, process_emulator, s
     figures = _fault_sync(backend_engine, process_emulator, seed, 5000)
     assert figures["first_sync_runs"] <= 3 and figures["second_sync_runs"] <= 3
     print(f"\nfaults seed {seed}: {figures}")
+
+
+@pytest.mark.parametrize("backend_engine", ["sqlite"], indirect=True)
+def test_rows_failed_after_the_client_gave_up_are_retried_by_the_next_run(backend_engine, process_emulator):
+    """Two attempts per call instead of six: some bulk calls (and pages of the pull) still fail
+    after the client's retries, the run records their rows and the next run sends them again; the
+    asset RetryPolicy keeps its count but not its delays. Converges in a bounded number of runs."""
+    with immediate_retries():
+        figures = _fault_sync(backend_engine, process_emulator, 59, 5000, max_runs=6, max_attempts=2)
+    assert figures["rows_retried_next_run"] > 0
+    assert figures["first_sync_runs"] + figures["second_sync_runs"] > 2
+    print(f"\nfaults seed 59, 2 attempts per call: {figures}")
 
 
 @pytest.mark.slow
@@ -239,3 +258,38 @@ def test_the_comparison_sees_a_wrong_audience(pg_app_engine, emulator):
     assert any("member3@posteo.de: merge fields" in p for p in problems)
     assert any("theirs@posteo.de: not the project's member" in p for p in problems)
     assert any("stranger@posteo.de: in Mailchimp but not expected" in p for p in problems)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "lost acknowledgements (ack_loss_rate; not in SPEC §7's fault mix): when a batch-subscribe create "
+    "was applied but its response lost, the client's retry gets ERROR_CONTACT_EXISTS for every member "
+    "of the chunk, and push.py parks them as someone else's members (managed=False): they never get "
+    "their tags, updates or — worst — the unsubscribe when consent is withdrawn. A fix needs the "
+    "client to say which chunk results follow an ambiguous attempt (MailchimpClient.batch_subscribe / "
+    "BatchSubscribeResult, not in push.py's reach) so push.py can keep those members as its own."))
+def test_creates_whose_acknowledgement_was_lost_stay_the_projects_members(sqlite_app, process_emulator):
+    engine, emulator = sqlite_app, process_emulator
+    add_org(engine, "ack-loss")
+    add_contacts(engine, generated_contacts("ack-loss", 300, base=BASE, seed=8, consent_rate=1.0))
+    add_standard_segments(engine, "ack-loss", BASE)
+    conn = connect_to_emulator(engine, emulator, "ack-loss")
+    emulator.set_faults(conn["api_key"], clear=True, ack_loss_rate=0.5, seed=8)
+    with scanned_instance() as instance:
+        sync_until_clean(instance, "ack-loss", engine, emulator, batch_size=25)
+        emulator.set_faults(conn["api_key"], clear=True)
+        assert emulator.stats(conn["api_key"])["faults"]["ack_loss"] > 0
+        with engine.begin() as db:  # everyone withdraws consent
+            db.execute(tables.contacts.update().where(tables.contacts.c.org_id == "ack-loss")
+                       .values(marketing_consent=False, updated_at=datetime.now()))
+        sync_until_clean(instance, "ack-loss", engine, emulator)
+    still = sorted(e for e, m in audience(emulator, conn["api_key"], conn["audience_id"]).items()
+                   if m["status"] == "subscribed")
+    assert still == [], f"{len(still)} members stay subscribed after their consent was withdrawn"
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    migrate(engine)
+    yield engine
+    engine.dispose()

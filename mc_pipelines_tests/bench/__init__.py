@@ -1,0 +1,1 @@
+"""Smoke tests of the benchmark machinery (`mc-pipelines bench`), with tiny sizes."""
