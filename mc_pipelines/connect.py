@@ -12,7 +12,12 @@ from sqlalchemy.engine import Engine
 
 from mc_pipelines.config import mailchimp_base_url
 from mc_pipelines.mailchimp.client import MailchimpClient, run_sync
-from mc_pipelines.mailchimp.errors import AccountDisabled, AudienceNotFound, InvalidApiKey, MailchimpError
+from mc_pipelines.mailchimp.errors import (
+    AccountDisabled,
+    AudienceNotFound,
+    InvalidApiKey,
+    MailchimpError,
+)
 from mc_pipelines.mailchimp.keys import parse_api_key
 from mc_pipelines.store import connections
 from mc_pipelines.store.secrets import encrypt_secret, load_fernet

@@ -66,8 +66,9 @@ class AudiencePusher:
     """Pushes one audience's plan; holds what the phases learn about each other."""
 
     def __init__(self, client: MailchimpClient, engine: Engine, org_id: str, audience_id: str,
-                 *, batch_size: int = 500) -> None:
+                 *, batch_size: int = 500, interrupted: frozenset[str] = frozenset()) -> None:
         self.client, self.engine, self.org_id, self.audience_id = client, engine, org_id, audience_id
+        self.interrupted = interrupted  # hashes a previous run left `creating`
         self.batch_size = batch_size
         self.report = PushReport(audience_id)
         # hashes that take no tag this run: creates Mailchimp did not confirm, and members it
@@ -123,6 +124,13 @@ class AudiencePusher:
         for error in result.errors:
             row = rows.get(error.email)
             code = classify_row_error(error.code, error.message)
+            if row is not None and code == "member_exists":
+                adopted = await self._adopt_own_create(row, error.email, result.ambiguous, now)
+                if adopted is not None:
+                    self.absent.discard(row["subscriber_hash"])
+                    accepted.append(adopted)
+                    self.report.created += 1
+                    continue
             self._outcome(row, error.email, code, error.message)
             if row is None:
                 continue
@@ -137,6 +145,21 @@ class AudiencePusher:
                 parked.append({"subscriber_hash": row["subscriber_hash"], "managed": True,
                                "status": PARKED_STATUS, "payload_hash": row["payload_hash"], "last_synced_at": now})
         await self._save(accepted + parked, ["status", "payload_hash", "last_synced_at", "managed"])
+
+    async def _adopt_own_create(self, row: dict[str, Any], email: str, ambiguous: set[str],
+                                now: Any) -> dict[str, Any] | None:
+        """A create answered "already a list member" that is this project's own earlier write:
+        either the accepted attempt followed one whose answer was lost (the member was created
+        from this very payload), or the row was left `creating` by an interrupted run (the
+        member's current status is read back). Returns the state row, or None if not ours."""
+        if email.lower() in ambiguous:
+            return {"subscriber_hash": row["subscriber_hash"], "status": "subscribed", "managed": True,
+                    "payload_hash": row["payload_hash"], "last_synced_at": now}
+        if row["subscriber_hash"] in self.interrupted:
+            member = await self.client.get_member(self.audience_id, email)
+            return {"subscriber_hash": row["subscriber_hash"], "status": member.get("status", "unknown"),
+                    "managed": True, "payload_hash": None, "last_synced_at": now}
+        return None
 
     # -- updates and unsubscribes ----------------------------------------------------------------
     async def update(self, updates: pd.DataFrame) -> None:
@@ -192,7 +215,8 @@ class AudiencePusher:
         tag_names = sorted(set(adds["tag"] if len(adds) else []) | set(removes["tag"] if len(removes) else []))
         if not tag_names:
             return
-        results = await asyncio.gather(*[self._tag(t, adds, removes) for t in tag_names])
+        segment_ids = await self._segment_ids(tag_names)
+        results = await asyncio.gather(*[self._tag(t, segment_ids[t], adds, removes) for t in tag_names])
         emails = {}
         for frame in (adds, removes):
             if len(frame):
@@ -208,10 +232,28 @@ class AudiencePusher:
         await self._save([{"subscriber_hash": h, "managed_tags": sorted(t)} for h, t in touched.items()],
                          ["managed_tags"])
 
-    async def _tag(self, tag: str, adds: pd.DataFrame, removes: pd.DataFrame) -> tuple[str, list[str], list[str]]:
+    async def _segment_ids(self, tags: list[str]) -> dict[str, int]:
+        """The static segment (tag) id of each tag from ONE listing of the audience's static
+        segments — not one listing per tag — matched as `ensure_static_segment` does (the exact
+        name, else the same name ignoring case; the first one listed); tags not found go
+        through `ensure_static_segment`, which looks again and creates them safely."""
+        exact: dict[str, int] = {}
+        folded: dict[str, int] = {}
+        for segment in await self.client.list_segments(self.audience_id, type="static"):
+            name = str(segment.get("name", ""))
+            exact.setdefault(name, int(segment["id"]))
+            folded.setdefault(name.casefold(), int(segment["id"]))
+        found = {t: exact[t] if t in exact else folded.get(t.casefold()) for t in tags}
+        missing = [t for t, segment_id in found.items() if segment_id is None]
+        created = await asyncio.gather(*[self.client.ensure_static_segment(self.audience_id, t)
+                                         for t in missing])
+        found.update(zip(missing, created, strict=True))
+        return found
+
+    async def _tag(self, tag: str, segment_id: int, adds: pd.DataFrame,
+                   removes: pd.DataFrame) -> tuple[str, list[str], list[str]]:
         add = adds.loc[adds["tag"] == tag, "email"].tolist() if len(adds) else []
         remove = removes.loc[removes["tag"] == tag, "email"].tolist() if len(removes) else []
-        segment_id = await self.client.ensure_static_segment(self.audience_id, tag)
         result = await self.client.update_segment_members(self.audience_id, segment_id, add=add, remove=remove,
                                                           chunk_size=self.batch_size)
         rows = _Rows(pd.concat([adds[adds["tag"] == tag], removes[removes["tag"] == tag]])
@@ -232,14 +274,24 @@ class AudiencePusher:
 
 async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, audience_id: str,
                         plan: AudiencePlan, current_tags: dict[str, set[str]], *,
-                        batch_size: int = 500) -> PushReport:
-    """Apply `plan` to one audience: creates, updates, unsubscribes, then managed tags."""
-    pusher = AudiencePusher(client, engine, org_id, audience_id, batch_size=batch_size)
+                        batch_size: int = 500, interrupted: frozenset[str] = frozenset()) -> PushReport:
+    """Apply `plan` to one audience: creates, updates, unsubscribes, then managed tags.
+
+    `interrupted` holds the members a previous run left `creating` (see `creating_hashes`)."""
+    pusher = AudiencePusher(client, engine, org_id, audience_id, batch_size=batch_size,
+                            interrupted=interrupted)
     await pusher.create(plan.creates)
     await pusher.update(plan.updates)
     await pusher.unsubscribe(plan.unsubscribes)
     await pusher.tags(plan.tag_adds, plan.tag_removes, current_tags)
     return pusher.report
+
+
+def creating_hashes(state: pd.DataFrame) -> frozenset[str]:
+    """Members whose create a previous run sent but never saw confirmed."""
+    if state.empty:
+        return frozenset()
+    return frozenset(state.loc[state["status"] == "creating", "subscriber_hash"])
 
 
 def tags_by_hash(state: pd.DataFrame) -> dict[str, set[str]]:

@@ -29,7 +29,7 @@ from mc_pipelines.assets.common import (
 from mc_pipelines.assets.member_status import mailchimp_member_status
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.partitions import org_partitions
-from mc_pipelines.push import push_audience, tags_by_hash
+from mc_pipelines.push import creating_hashes, push_audience, tags_by_hash
 from mc_pipelines.resources import AppDatabase, MailchimpResource
 from mc_pipelines.store import audit, connections, member_state, runs
 from mc_pipelines.store import segments as segment_store
@@ -90,7 +90,8 @@ class _SyncRun:
             reports = await asyncio.gather(*[
                 push_audience(client, self.engine, self.org_id, audience, plan,
                               _current_tags(state, audience, plan),
-                              batch_size=self.config.batch_size)
+                              batch_size=self.config.batch_size,
+                              interrupted=creating_hashes(state[state["audience_id"] == audience]))
                 for audience, plan in plans.items()
             ])
         return reports

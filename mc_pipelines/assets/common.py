@@ -20,6 +20,7 @@ from dagster import (
 
 from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS
 from mc_pipelines.store.connections import Connection
+from mc_pipelines.store.secrets import SecretKeyError
 
 OWNERS = ["team:growth-data"]
 SYNC_GROUP = "mailchimp_sync"
@@ -31,11 +32,11 @@ T = TypeVar("T")
 
 def run_mailchimp(coro: Coroutine[Any, Any, T]) -> T:
     """Run an asset's Mailchimp phase. Account-level errors (invalid or revoked key, disabled
-    account, missing audience) become a Failure that is not retried — retrying cannot fix them —
-    while transient errors propagate so the asset's RetryPolicy applies."""
+    account, missing audience) and a wrong MC_SECRET_KEY become a Failure that is not retried —
+    retrying cannot fix them — while transient errors propagate so the RetryPolicy applies."""
     try:
         return asyncio.run(coro)
-    except ACCOUNT_LEVEL_ERRORS as exc:
+    except (*ACCOUNT_LEVEL_ERRORS, SecretKeyError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
 
 

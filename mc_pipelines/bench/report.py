@@ -31,7 +31,7 @@ TARGETS = {
 
 
 def run_bench(names: Iterable[str] | None = None, *, quick: bool = False,
-              sizes: dict[str, int] | None = None,
+              sizes: dict[str, int] | None = None, profile_dir: Path | None = None,
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the scenarios (all, in the canonical order, by default) in one environment; the
     report as a dict (see `bench/README.md` for its shape)."""
@@ -45,7 +45,7 @@ def run_bench(names: Iterable[str] | None = None, *, quick: bool = False,
     machine = machine_info()
     results: dict[str, ScenarioResult] = {}
     with BenchEnvironment() as env:
-        ctx = BenchContext(env, chosen_sizes, quick=quick, log=log)
+        ctx = BenchContext(env, chosen_sizes, quick=quick, log=log, profile_dir=profile_dir)
         log(f"bench: {', '.join(selected)} ({'quick' if quick else 'full'} sizes) on "
             f"{machine['cores_logical']} cores, {machine['memory_gb']} GB; load {load_average()}")
         for name in selected:
@@ -63,6 +63,7 @@ def run_bench(names: Iterable[str] | None = None, *, quick: bool = False,
         "command": "mc-pipelines bench" + (" --quick" if quick else "")
                    + "".join(f" --scenario {n}" for n in selected if names is not None),
         "quick": quick,
+        "profiled": profile_dir is not None,
         "sizes": {n: chosen_sizes[n] for n in chosen_sizes if n in selected},
         "duration_seconds": round(time.perf_counter() - started, 1),
         "machine": machine,

@@ -21,6 +21,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -100,9 +101,17 @@ class BenchContext:
     `incremental_1m` leaves behind for `noop_resync`."""
 
     def __init__(self, env: BenchEnvironment, sizes: dict[str, int], *, quick: bool,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, profile_dir: Path | None = None) -> None:
         self.env, self.sizes, self.quick, self.log = env, sizes, quick, log
+        self.profile_dir = profile_dir
         self.large_org: data.BenchOrg | None = None
+
+    def profile_path(self, name: str) -> Path | None:
+        """Where to write a py-spy profile of `name`'s measured run (None: no profiling)."""
+        if self.profile_dir is None:
+            return None
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        return self.profile_dir / f"{name}.speedscope.json"
 
     def large_org_in_sync(self) -> tuple[data.BenchOrg, dict[str, Any]]:
         """The `incremental_1m` org, created and put in sync by the fast path."""
@@ -238,10 +247,19 @@ def _version(package: str) -> str:
 # ---- 2. API phase vs the latency bound ---------------------------------------------------------
 
 
-def _instrument(client) -> list[tuple[float, float, int]]:
-    """Record (start, end, members) of every logical call the client makes."""
+def _instrument(client) -> tuple[list[tuple[float, float, int]], list[tuple[float, float]]]:
+    """Record (start, end, members) of every logical call the client makes (from the call to
+    its result: retries and the wait for a free connection included), and (start, end) of every
+    HTTP attempt (the request on the wire, from the client's own per-attempt timing)."""
     spans: list[tuple[float, float, int]] = []
+    attempts: list[tuple[float, float]] = []
     original = client._request
+    record = client._record
+
+    def recorded(endpoint, sent, received, elapsed, *args, **kwargs):
+        now = time.perf_counter()
+        attempts.append((now - elapsed, now))
+        return record(endpoint, sent, received, elapsed, *args, **kwargs)
 
     async def timed(method, template, *args, json_body=None, **kwargs):
         members = 0
@@ -255,7 +273,8 @@ def _instrument(client) -> list[tuple[float, float, int]]:
             spans.append((start, time.perf_counter(), members))
 
     client._request = timed
-    return spans
+    client._record = recorded
+    return spans, attempts
 
 
 def api_bound(ctx: BenchContext) -> ScenarioResult:
@@ -278,31 +297,35 @@ def api_bound(ctx: BenchContext) -> ScenarioResult:
 
     async def push():
         async with resource.client_for(connection, metrics) as client:
-            spans = _instrument(client)
+            spans, attempts = _instrument(client)
             t0 = time.perf_counter()
             report = await push_audience(client, env.engine, org.org_id, org.audience_id, plan, {},
                                          batch_size=MAX_BATCH)
-            return report, spans, t0, time.perf_counter()
+            return report, spans, attempts, t0, time.perf_counter()
 
     emulator = psutil.Process(env.emulator._process.pid) if env.emulator._process else None
     emu_cpu0 = sum(emulator.cpu_times()[:2]) if emulator else 0.0
     own_cpu0 = time.process_time()
-    report, spans, t0, t1 = asyncio.run(push())
+    report, spans, attempts, t0, t1 = asyncio.run(push())
     own_cpu = time.process_time() - own_cpu0
     emu_cpu = (sum(emulator.cpu_times()[:2]) - emu_cpu0) if emulator else None
-    first = min(s for s, _, _ in spans)
-    last = max(e for _, e, _ in spans)
+    first = min(s for s, _ in attempts)
+    last = max(e for _, e in attempts)
     api_seconds = last - first
     latencies = [(env.latency_ms + env.per_member_ms * m) / 1000 for _, _, m in spans]
     bound = sum(latencies) / MAX_CONNECTIONS
     in_emulator = len(env.emulator.dump_list(org.api_key, org.audience_id))
     result.checks.append(Check("API phase ÷ latency bound", round(api_seconds / bound, 3), "<=", 1.25, "x"))
     result.details = {
-        "contacts": n, "calls": len(spans), "retries": metrics.total_retries,
+        "contacts": n, "calls": len(spans), "http_attempts": len(attempts),
+        "retries": metrics.total_retries,
         "api_phase_seconds": round(api_seconds, 3),
         "bound_seconds": round(bound, 3),
         "bound_formula": f"sum over calls of ({env.latency_ms:g} ms + {env.per_member_ms:g} ms x members) "
                          f"/ {MAX_CONNECTIONS} connections",
+        "mean_requests_in_flight": round(sum(e - s for s, e in attempts) / api_seconds, 2),
+        "mean_request_seconds": round(sum(e - s for s, e in attempts) / len(attempts), 3),
+        "modelled_request_seconds": round(sum(latencies) / len(latencies), 3),
         "push_seconds": round(t1 - t0, 3),
         "before_first_call_seconds": round(first - t0, 3),
         "after_last_call_seconds": round(t1 - last, 3),
@@ -310,9 +333,9 @@ def api_bound(ctx: BenchContext) -> ScenarioResult:
                                     "emulator": None if emu_cpu is None else round(emu_cpu, 2)},
         "created": report.created, "failed": report.failed, "members_in_audience": in_emulator,
         "measured": "push_audience() in this process with a MailchimpClient capped at 10 "
-                    "connections; API phase = first request sent → last answer received (the "
-                    "per-chunk state writes run meanwhile); before it, the push records the "
-                    "creates as `creating` rows.",
+                    "connections; API phase = first HTTP request sent → last answer received "
+                    "(the client's own per-attempt timing; the per-chunk state writes run "
+                    "meanwhile); before it, the push records the creates as `creating` rows.",
     }
     if report.created != n or in_emulator != n:
         result.error = f"expected {n} created, got {report.created} (emulator holds {in_emulator})"
@@ -335,7 +358,7 @@ def incremental_1m(ctx: BenchContext) -> ScenarioResult:
     plan, _ = _plan_for(env, org)
     minimal = minimal_call_count(plan)
     writes_before = _emulator_writes(env, org.api_key)
-    run = materialize_in_worker(env, org)
+    run = materialize_in_worker(env, org, profile_to=ctx.profile_path("incremental_1m"))
     emulator_writes = _emulator_writes(env, org.api_key) - writes_before
     summary = _run_summary(run)
     result.checks += [

@@ -22,7 +22,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     names = args.scenario or None
     try:
-        report = run_bench(names, quick=args.quick)
+        report = run_bench(names, quick=args.quick,
+                           profile_dir=Path(args.profile) if args.profile else None)
     except BenchSetupError as exc:
         raise OperatorError(str(exc)) from None
     out, md = write_report(report, Path(args.out))
@@ -46,4 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true",
                    help="small sizes: a smoke run of the machinery in about a minute")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON report path (default {DEFAULT_OUT})")
+    p.add_argument("--profile", metavar="DIR",
+                   help="record incremental_1m's measured run with py-spy (pip install py-spy) into "
+                        "DIR/incremental_1m.speedscope.json (sampling slows the run a little)")
     p.set_defaults(handler=cmd_bench)

@@ -139,6 +139,8 @@ class BatchSubscribeResult:
     created: list[dict[str, Any]] = field(default_factory=list)
     updated: list[dict[str, Any]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    # lower-cased emails of chunks whose accepted attempt followed one that may have been applied
+    ambiguous: set[str] = field(default_factory=set)
 
     @property
     def total_created(self) -> int:
@@ -441,8 +443,13 @@ class MailchimpClient:
         json_body: Any = None,
         context: Mapping[str, Any] | None = None,
         idempotent: bool = True,
+        meta: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One logical call with retries; returns the JSON body (``{}`` for an empty answer).
+
+        When ``meta`` is given, ``meta["ambiguous"]`` tells on success whether an earlier attempt
+        may already have been applied (its answer was lost), so a caller can read "already
+        exists" answers of the successful attempt as its own earlier write.
 
         ``template`` is the path template (``"/lists/{list_id}"``); ``path`` fills it.
         With ``idempotent=False`` only failures that prove the request was not
@@ -483,6 +490,8 @@ class MailchimpClient:
                 ok = 200 <= response.status_code < 300
                 self._record(endpoint, content, raw, elapsed, attempt, status, error=not ok)
                 if ok:
+                    if meta is not None:
+                        meta["ambiguous"] = ambiguous
                     try:
                         return json.loads(raw) if raw.strip() else {}
                     except ValueError:
@@ -841,6 +850,7 @@ class MailchimpClient:
         params = {"skip_merge_validation": True} if skip_merge_validation else None
 
         async def send(chunk: Sequence[Mapping[str, Any]]) -> BatchSubscribeResult:
+            meta: dict[str, Any] = {}
             try:
                 data = await self._request(
                     "POST",
@@ -853,6 +863,7 @@ class MailchimpClient:
                         "sync_tags": sync_tags,
                     },
                     context={"list_id": list_id},
+                    meta=meta,
                 )
             except ACCOUNT_LEVEL_ERRORS:
                 raise
@@ -881,6 +892,8 @@ class MailchimpClient:
                 created=list(data.get("new_members") or []),
                 updated=list(data.get("updated_members") or []),
                 errors=errors,
+                ambiguous={str(m.get("email_address", "")).lower() for m in chunk}
+                if meta.get("ambiguous") else set(),
             )
 
         parts = await gather_limited(
@@ -891,6 +904,7 @@ class MailchimpClient:
             result.created.extend(part.created)
             result.updated.extend(part.updated)
             result.errors.extend(part.errors)
+            result.ambiguous |= part.ambiguous
         return result
 
     # ------------------------------------------------------------------ segments (tags)

@@ -194,10 +194,11 @@ def _pg_upsert(conn: Connection, table: sa.Table, names: list[str], keys: list[s
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
     with dbapi.cursor() as cur:
-        # Created once per pooled connection: same column types as the table, no constraints.
+        # Lives as long as the pooled connection: the table's column types, no constraints.
+        # Emptied at each commit; this transaction may have used it already.
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} ON COMMIT DELETE ROWS AS "
                     f"SELECT {cols} FROM {quote(table.name)} WITH NO DATA")
-        cur.execute(f"TRUNCATE {temp}")
+        cur.execute(f"DELETE FROM {temp}")
         with cur.copy(f"COPY {temp} ({cols}) FROM STDIN") as copy:
             for row in zip(*columns, strict=True):
                 copy.write_row(row)

@@ -149,10 +149,12 @@ class _CollectingHandler(logging.Handler):
             except Exception:  # a broken format string: keep both parts
                 message = f"{record.msg!r} % {record.args!r}"
             parts = [message]
-            if record.exc_info and record.exc_info[0] is not None:
-                parts.append(self._formatter.formatException(record.exc_info))
+            # as logging.Formatter.format does: the cached exc_text (which filters such as the
+            # project's RedactingFilter may have cleaned) wins over formatting exc_info again
             if record.exc_text:
                 parts.append(record.exc_text)
+            elif record.exc_info and record.exc_info[0] is not None:
+                parts.append(self._formatter.formatException(record.exc_info))
             if record.stack_info:
                 parts.append(record.stack_info)
             self.scan.add_text(f"log {record.name}:{record.levelname}", "\n".join(parts))

@@ -4,8 +4,9 @@ Each generated case is a small org (1-5 contacts drawn from an address pool with
 and duplicates, consent on or off, tags, departments, two segments) synced once, then taken
 through 1-4 steps, each followed by a sync: consent given or withdrawn in the application, an
 address changed, tags or department changed (segment moves), a contact deleted or added, a
-segment's filter changed, or a Mailchimp-side unsubscribe (by the contact or an admin) or a
-clean (bounce). After every sync, and for every batch-subscribe request the push sends:
+segment's filter changed, a Mailchimp-side unsubscribe (by the contact or an admin) or a clean
+(bounce), or consent given again in the application to contacts who opted out in Mailchimp.
+After every sync, and for every batch-subscribe request the push sends:
 
 - no contact without consent is ever subscribed: no request sends `subscribed` for an address
   without a consenting live contact at the start of the run, and after the run no member is
@@ -67,7 +68,6 @@ TAGS = ["vip", "beta"]
 DEPARTMENTS = ["Sales", "Ops"]
 FILTERS = [{"tags": ["vip"]}, {"department": "sales"}, {"tags": ["beta"], "department": "ops"}, {}]
 EVENTS = ["unsubscribe", "admin_unsubscribe", "cleaned"]
-CASES = {"push_pull": 0, "dagster": 0}
 PUSH_PULL_CASES = 200
 DAGSTER_CASES = 12
 
@@ -83,6 +83,8 @@ step_st = st.one_of(
     st.tuples(st.just("add"), contact_st),
     st.tuples(st.just("segment"), st.integers(0, 1), st.sampled_from(FILTERS)),
     st.tuples(st.just("mailchimp"), st.integers(0, 9), st.sampled_from(EVENTS)),
+    st.tuples(st.just("mailchimp"), st.integers(0, 9), st.sampled_from(EVENTS)),  # twice: more opt-outs
+    st.tuples(st.just("reconsent"),),  # the application gives consent again to whoever opted out
 )
 case_st = st.tuples(st.lists(contact_st, min_size=1, max_size=5), st.lists(step_st, min_size=1, max_size=4))
 _org_ids = itertools.count(1)
@@ -162,6 +164,14 @@ class Model:
             s = tables.contact_segments
             with self.engine.begin() as conn:
                 conn.execute(s.update().where(s.c.id == self._sid(step[1])).values(filters=step[2]))
+        elif kind == "reconsent":
+            c = tables.contacts
+            with self.engine.begin() as conn:
+                for cid in self.ids:
+                    email = conn.execute(sa.select(c.c.email).where(c.c.id == cid)).scalar_one()
+                    if email and _key(email) in self.opted_out:
+                        conn.execute(c.update().where(c.c.id == cid).values(
+                            marketing_consent=True, updated_at=self.tick()))
         elif kind == "mailchimp":
             cid = self.ids[step[1] % len(self.ids)]
             c = tables.contacts
@@ -299,7 +309,6 @@ def shared_account(process_emulator) -> str:
 @given(case=case_st)
 def test_consent_properties_push_pull(sqlite_engine, process_emulator, shared_account, case):
     contacts, steps = case
-    CASES["push_pull"] += 1
     model = Model(sqlite_engine, process_emulator, f"consent-{next(_org_ids)}", api_key=shared_account)
     _run_push_pull_case(model, contacts, steps)
 
@@ -309,7 +318,6 @@ def test_consent_properties_push_pull(sqlite_engine, process_emulator, shared_ac
 @given(case=st.tuples(st.lists(contact_st, min_size=2, max_size=5), st.lists(step_st, min_size=2, max_size=3)))
 def test_consent_properties_dagster_assets(pg_app_engine, process_emulator, case):
     contacts, steps = case
-    CASES["dagster"] += 1
     model = Model(pg_app_engine, process_emulator, f"dconsent-{next(_org_ids)}")
     with scanned_instance() as instance:
         _run_dagster_case(model, contacts, steps, instance)

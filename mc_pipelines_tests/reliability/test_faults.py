@@ -260,13 +260,6 @@ def test_the_comparison_sees_a_wrong_audience(pg_app_engine, emulator):
     assert any("stranger@posteo.de: in Mailchimp but not expected" in p for p in problems)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "lost acknowledgements (ack_loss_rate; not in SPEC §7's fault mix): when a batch-subscribe create "
-    "was applied but its response lost, the client's retry gets ERROR_CONTACT_EXISTS for every member "
-    "of the chunk, and push.py parks them as someone else's members (managed=False): they never get "
-    "their tags, updates or — worst — the unsubscribe when consent is withdrawn. A fix needs the "
-    "client to say which chunk results follow an ambiguous attempt (MailchimpClient.batch_subscribe / "
-    "BatchSubscribeResult, not in push.py's reach) so push.py can keep those members as its own."))
 def test_creates_whose_acknowledgement_was_lost_stay_the_projects_members(sqlite_app, process_emulator):
     engine, emulator = sqlite_app, process_emulator
     add_org(engine, "ack-loss")

@@ -183,12 +183,6 @@ def test_sync_with_the_wrong_secret_key_fails_clearly_and_writes_nothing(pg_app_
     assert any(WRONG_KEY in t for t in texts), texts
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "a wrong MC_SECRET_KEY raises SecretKeyError from MailchimpResource.client_for inside "
-    "mailchimp_member_status; it is not turned into Failure(allow_retries=False), so MAILCHIMP_RETRY "
-    "retries it 3 times (5 s, 10 s, 20 s backoff: ~49 s in a test) and the run's step failure reads "
-    "'Exceeded max_retries of 3'. Owners of resources.py / assets/member_status.py: treat "
-    "SecretKeyError like the account-level errors in run_mailchimp."))
 def test_sync_with_the_wrong_secret_key_fails_without_retrying(pg_app_engine, emulator, monkeypatch):
     result = _wrong_key_sync(pg_app_engine, emulator, monkeypatch, "run-keyed2")
     retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
