@@ -17,6 +17,10 @@ from mc_pipelines.store.db import create_db_engine
 from mc_pipelines.store.migrations import migrate
 from mc_pipelines.store.tables import metadata
 
+# every log record, Dagster event, exception and CLI output of the session is scanned for the
+# API keys the suite created (see reliability/secret_scan.py)
+pytest_plugins = ["mc_pipelines_tests.reliability.secret_scan"]
+
 PG_ADMIN_DSN = os.environ.get("MC_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
 

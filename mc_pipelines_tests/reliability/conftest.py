@@ -1,4 +1,5 @@
-"""Fixtures of the reliability suite, and the session-wide secret scan (see `secret_scan.py`)."""
+"""Fixtures of the reliability suite (the session-wide secret scan is registered by the root
+conftest, see `secret_scan.py`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
-from mc_pipelines_tests.reliability.secret_scan import (  # noqa: F401 (pytest hooks)
-    capture_text,
-    pytest_configure,
-    pytest_runtest_logreport,
-    pytest_sessionfinish,
-)
+from mc_pipelines_tests.reliability.secret_scan import capture_text
 
 
 @pytest.fixture(scope="session")
