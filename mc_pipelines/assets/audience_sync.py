@@ -91,7 +91,7 @@ class _SyncRun:
                 push_audience(client, self.engine, self.org_id, audience, plan,
                               _current_tags(state, audience, plan),
                               batch_size=self.config.batch_size,
-                              interrupted=creating_hashes(state[state["audience_id"] == audience]))
+                              interrupted=creating_hashes(_rows_of(state, audience)))
                 for audience, plan in plans.items()
             ])
         return reports

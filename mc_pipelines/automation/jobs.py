@@ -34,4 +34,11 @@ campaign_stats_job = define_asset_job(
     description="Refresh tracked campaigns' stats (non-terminal ones, and sent ones within the window).",
 )
 
-JOBS = [audience_sync_job, member_status_job, campaign_stats_job]
+contacts_export_job = define_asset_job(
+    "contacts_export_job",
+    selection=AssetSelection.assets("contacts_export"),
+    partitions_def=org_partitions,
+    description="Write every contact with its sync status and tags to CSV/XLSX for the org.",
+)
+
+JOBS = [audience_sync_job, member_status_job, campaign_stats_job, contacts_export_job]

@@ -20,6 +20,9 @@ def prepare_demo_environment(data_dir: Path = DATA_DIR) -> Path:
         os.environ["MC_SECRET_KEY"] = ensure_demo_secret_key(data_dir)
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str((data_dir / "dagster_home").resolve())))
     dagster_home.mkdir(parents=True, exist_ok=True)
+    instance_yaml = dagster_home / "dagster.yaml"
+    if not instance_yaml.exists():  # embedded SQLite storage (Dagster's default), no telemetry
+        instance_yaml.write_text("telemetry:\n  enabled: false\n")
     return dagster_home
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from mc_pipelines.connect import connect_org
 from mc_pipelines.demo.environment import demo_instance, prepare_demo_environment
 from mc_pipelines.demo.seed import DEMO_ORGS, seed_demo
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
+from mc_pipelines.store.campaigns import track_campaign
 from mc_pipelines.store.db import engine_for
 from mc_pipelines.store.migrations import migrate
 from mc_pipelines.store.tables import contact_segments, metadata
@@ -62,6 +64,28 @@ def run_job_for_org(instance: DagsterInstance, job_name: str, org_id: str) -> di
     return out
 
 
+def _demo_campaigns(server, engine, org_id: str, api_key: str, audience_id: str) -> None:
+    """Campaigns in every state the stats refresh distinguishes, tracked by the application."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    specs = [
+        ("Spring launch", "sent", now - timedelta(days=3), 0.42, 0.07),
+        ("Weekly digest", "sending", now - timedelta(hours=1), 0.18, 0.02),
+        ("Last year's newsletter", "sent", now - timedelta(days=90), 0.35, 0.05),  # outside the window
+        ("Cancelled promo", "canceled", None, 0.0, 0.0),
+    ]
+    for title, status, sent_at, open_rate, click_rate in specs:
+        sent = 500 if sent_at else 0
+        campaign = server.create_campaign(
+            api_key, list_id=audience_id, title=title, status=status, emails_sent=sent,
+            unique_opens=int(sent * open_rate), unique_subscriber_clicks=int(sent * click_rate),
+            unsubscribed=int(sent * 0.004), hard_bounces=int(sent * 0.002), soft_bounces=int(sent * 0.004),
+            send_time=sent_at.isoformat() if sent_at else "",
+        )
+        track_campaign(engine, org_id, campaign["id"],
+                       {"title": title, "status": status, "audience_id": audience_id,
+                        "send_time": sent_at.replace(tzinfo=None) if sent_at else None}, actor="demo")
+
+
 def _setup_org(server, engine, org, actor: str) -> OrgDemo:
     account = server.create_account(account_name=org.name, dc="us6")
     audience = server.create_list(account["api_key"], name=f"{org.name} — all contacts")
@@ -73,6 +97,7 @@ def _setup_org(server, engine, org, actor: str) -> OrgDemo:
             ).values(audience_id=staff))
     connect_org(engine, org.id, account["api_key"], audience, auto_sync=True, actor=actor,
                 base_url_template=server.base_url_template)
+    _demo_campaigns(server, engine, org.id, account["api_key"], audience)
     return OrgDemo(org.id, account["api_key"], audience)
 
 
@@ -138,12 +163,21 @@ def run_demo() -> int:
         meta = run_job_for_org(instance, "audience_sync_job", acme.org_id)
         rows.append(_row(acme, "after unsubscribe in MC", meta, server.stats(acme.api_key)["writes"] - before))
         withdrawn = meta.get("mailchimp_member_status", {}).get("consent_withdrawn", 0)
+        inbound = {org.org_id: {**run_job_for_org(instance, "campaign_stats_job", org.org_id),
+                                **run_job_for_org(instance, "contacts_export_job", org.org_id)}
+                   for org in orgs}
         still = {m["email_address"]: m["status"] for m in server.dump_list(acme.api_key, acme.audience_id)}[leaver]
     print()
     _print_table(rows)
     print()
     print(f"{leaver} unsubscribed in Mailchimp → consent withdrawn for {withdrawn} contact(s) in the app; "
           f"status in Mailchimp after the next sync: {still}.")
+    for org_id, meta in inbound.items():
+        stats, export = meta.get("campaign_stats", {}), meta.get("contacts_export", {})
+        print(f"{org_id}: campaigns refreshed {stats.get('campaigns_refreshed')}, skipped "
+              f"{stats.get('campaigns_skipped')} (canceled / outside the 30-day window), avg open rate "
+              f"{stats.get('avg_open_rate')}, avg click rate {stats.get('avg_click_rate')} (fractions); "
+              f"export: {export.get('csv_path') or export.get('csv')}")
     print(f"Dagster instance: {instance.root_directory} — `make dev` opens the UI on it.")
     print(f"demo finished in {time.perf_counter() - started:.1f} s")
     return 0
