@@ -63,7 +63,7 @@ def _cell(value: Any) -> Any:
 def table_metadata(frame: pd.DataFrame, columns: list[str] | None = None, limit: int = 10) -> MetadataValue:
     """The first `limit` rows of `frame` as a UI table."""
     columns = [c for c in (columns or list(frame.columns)) if c in frame.columns]
-    head = frame[columns].head(limit)
+    head = frame.head(limit)[columns]  # rows first: never copy a million-row frame
     schema = TableSchema(columns=[TableColumn(name=c, type=str(head[c].dtype)) for c in columns])
     records = [TableRecord({c: _cell(v) for c, v in row.items()}) for row in head.to_dict("records")]
     return MetadataValue.table(records=records, schema=schema)

@@ -57,6 +57,6 @@ def materialize_in_worker(env: BenchEnvironment, org: BenchOrg, *, dry_run: bool
 
 
 def write_calls(run: dict[str, Any]) -> int:
-    """Mailchimp write calls of a run (pull + push), from the assets' metadata."""
+    """Mailchimp write calls of a run (the pull only reads), from audience_sync's metadata."""
     sync = run["metadata"].get("audience_sync", {})
     return int(sync.get("mailchimp_write_calls", 0))

@@ -91,7 +91,7 @@ class ScenarioResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"size": self.size, "met": self.met, "checks": [c.as_dict() for c in self.checks],
-                "details": self.details, "seconds": round(self.seconds, 1),
+                "details": self.details, "seconds": round(self.seconds, 2),
                 "load_average_before": self.load_before, "load_average_after": self.load_after,
                 "error": self.error}
 

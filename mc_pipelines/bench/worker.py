@@ -1,4 +1,4 @@
-"""One materialization of the sync graph for one org, in a fresh process.
+"""One run of the sync job for one org, in a fresh process.
 
 Dagster runs each run in its own worker process; the benchmark does the same, so the measured
 wall time and memory are those of a run and nothing the benchmark itself allocated (generated
@@ -7,12 +7,14 @@ data, the fast path's frames) is counted. Used as
     python -m mc_pipelines.bench.worker SPEC.json OUT.json
 
 SPEC: `database_url`, `dagster_home`, `org_id`, `base_url_template`, `max_connections`,
-`dry_run`. OUT: `wall_seconds` (the `materialize` call: every asset of the graph, its checks
-and the fs IO manager's reads and writes), `startup_seconds` (interpreter + imports before
-it), `cpu_seconds` (CPU time of this process during the run: what the wall time would
-approach on an idle machine, plus waiting on PostgreSQL and Mailchimp), `steps` (seconds per asset step, from the run's event log), `metadata` (numeric and text
-metadata per asset), `peak_rss_bytes` (this process's maximum resident set, `ru_maxrss`),
-`sampled_peak_rss_bytes` (the largest RSS seen by a 100 ms psutil sampler), `success`.
+`dry_run`, `executor` (`in_process`, default, or `multiprocess`).
+OUT: `wall_seconds` (the `execute_job` call: every asset of the graph, its checks and the fs IO
+manager's writes and reads), `cpu_seconds` (CPU time of this process meanwhile; the rest of
+the wall time is waiting on PostgreSQL, Mailchimp and the machine), `startup_seconds`
+(interpreter, imports and loading the code location before it), `steps` (seconds per step,
+from the run's event log), `metadata` (numeric and text metadata per asset), `peak_rss_bytes`
+(this process's maximum resident set, `ru_maxrss`), `sampled_peak_rss_bytes` (the largest RSS
+seen by a 100 ms psutil sampler during the run), `success`, `failures`.
 """
 
 from __future__ import annotations
