@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import pytest
+
 from mc_pipelines.mailchimp import MailchimpClient
 
 T = TypeVar("T")
@@ -69,3 +71,10 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
 
 def emails(n: int, prefix: str = "member", domain: str = "acme-mail.net") -> list[str]:
     return [f"{prefix}{i:05d}@{domain}" for i in range(n)]
+
+
+@pytest.fixture
+def account(emulator) -> Account:
+    """A fresh account (own key, audience and fault settings) on the session's emulator; the
+    client test modules import it (it overrides the emulator conftest's dict-valued `account`)."""
+    return new_account(emulator)

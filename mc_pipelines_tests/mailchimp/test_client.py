@@ -21,13 +21,13 @@ from mc_pipelines.mailchimp import (
     run_sync,
     subscriber_hash,
 )
-from mc_pipelines_tests.mailchimp.client_fixtures import Account, emails, new_account, run
-
-
-@pytest.fixture
-def account(emulator) -> Account:
-    """A fresh account (own key, audience and fault settings) on the session's emulator."""
-    return new_account(emulator)
+from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
+    Account,
+    account,
+    emails,
+    new_account,
+    run,
+)
 
 
 def _subscribe(addresses, status="subscribed"):

@@ -27,14 +27,12 @@ from mc_pipelines.mailchimp import (
     error_from_response,
     subscriber_hash,
 )
-from mc_pipelines_tests.mailchimp.client_fixtures import Account, new_account, run
-
-
-@pytest.fixture
-def account(emulator) -> Account:
-    """A fresh account (own key, audience and fault settings) on the session's emulator."""
-    return new_account(emulator)
-
+from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
+    Account,
+    account,
+    new_account,
+    run,
+)
 
 EP = "PUT /lists/{list_id}/members/{subscriber_hash}"
 

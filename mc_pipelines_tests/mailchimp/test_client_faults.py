@@ -14,14 +14,13 @@ from mc_pipelines.mailchimp import (
     TransportError,
     subscriber_hash,
 )
-from mc_pipelines_tests.mailchimp.client_fixtures import Account, emails, new_account, run
-
-
-@pytest.fixture
-def account(emulator) -> Account:
-    """A fresh account (own key, audience and fault settings) on the session's emulator."""
-    return new_account(emulator)
-
+from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
+    Account,
+    account,
+    emails,
+    new_account,
+    run,
+)
 
 MEMBERS = "POST /lists/{list_id}"
 SEGMENT = "POST /lists/{list_id}/segments/{segment_id}"

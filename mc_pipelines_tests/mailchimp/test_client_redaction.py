@@ -20,13 +20,13 @@ from mc_pipelines.mailchimp import (
     parse_api_key,
     redact_text,
 )
-from mc_pipelines_tests.mailchimp.client_fixtures import Account, emails, new_account, run
-
-
-@pytest.fixture
-def account(emulator) -> Account:
-    """A fresh account (own key, audience and fault settings) on the session's emulator."""
-    return new_account(emulator)
+from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
+    Account,
+    account,
+    emails,
+    new_account,
+    run,
+)
 
 
 def _texts_of(exc: BaseException) -> list[str]:
