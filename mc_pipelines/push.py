@@ -14,7 +14,7 @@ than Mailchimp holds; the next run converges:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,8 +299,3 @@ def tags_by_hash(state: pd.DataFrame) -> dict[str, set[str]]:
     if state.empty:
         return {}
     return {h: set(t or ()) for h, t in zip(state["subscriber_hash"], state["managed_tags"], strict=False)}
-
-
-def emails_of(frame: pd.DataFrame) -> Iterable[str]:
-    """The email column of a plan frame (empty frames have none)."""
-    return frame["email"] if len(frame) else []
