@@ -60,9 +60,9 @@ class _SyncRun:
         self.context, self.config, self.engine, self.mailchimp = context, config, engine, mailchimp
         self.org_id = context.partition_key
         self.desired: pd.DataFrame = segment_result["desired"]
-        self.segment_summary: pd.DataFrame = segment_result["summary"]
         self.connection = connections.require_active_connection(engine, self.org_id)
-        self.audiences = org_audiences(self.connection, segment_store.active_segments(engine, self.org_id))
+        # segment_members already read the segments: their audiences come with its summary
+        self.audiences = org_audiences(self.connection, segment_result["summary"])
         self.metrics = CallMetrics()
 
     def plans(self, state: pd.DataFrame) -> dict[str, AudiencePlan]:
@@ -97,9 +97,6 @@ class _SyncRun:
         return reports
 
 
-
-
-
 @asset(
     partitions_def=org_partitions,
     deps=[mailchimp_member_status],
@@ -126,11 +123,11 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, se
     state = member_state.load_state(engine, org_id, columns=member_state.DIFF_COLUMNS)
     plans = sync.plans(state)
     planned = {a: _plan_size(p) for a, p in plans.items()}
-    calls = {a: plan_calls(p, config.batch_size) for a, p in plans.items()}
-    planned_calls = sum(len(c.calls) for c in calls.values())
+    planned_calls = sum(plan_calls(p, config.batch_size).total for p in plans.values())
     context.log.info(f"org {org_id}: plan {planned}, {planned_calls} bulk calls")
     plan_totals = {f"planned_{k}": sum(p[k] for p in planned.values()) for k in PLAN_COUNTS}
-    segment_ids = segment_members["summary"]["segment_id"].tolist() if len(segment_members["summary"]) else []
+    summary = segment_members["summary"]
+    segment_ids = summary["segment_id"].tolist() if len(summary) else []
 
     if config.dry_run:
         return MaterializeResult(metadata={
@@ -141,7 +138,7 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, se
         })
 
     run_id = runs.start_run(engine, org_id, kind="audience_sync", dry_run=False, dagster_run_id=context.run_id)
-    segment_store.set_status(engine, org_id, _valid_segments(segment_members["summary"]), "syncing")
+    segment_store.set_status(engine, org_id, _valid_segments(summary), "syncing")
     try:
         reports = run_mailchimp(sync.push(plans, state))
     except Exception as exc:
@@ -156,17 +153,17 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, se
     skipped = sum(len(p.skipped) for p in plans.values())
     # any per-row outcome (transient failure or terminal rejection) needs someone's attention
     status = "success" if not outcomes else "partial"
-    summary = {**totals, "skipped": skipped, "mailchimp_calls": sync.metrics.total_calls,
-               "mailchimp_writes": sync.metrics.total_writes, "mailchimp_retries": sync.metrics.total_retries}
-    runs.finish_run(engine, run_id, status=status, summary=summary, org_id=org_id)
-    segment_store.set_status(engine, org_id, _valid_segments(segment_members["summary"]), "synced")
-    for segment_id, problem in _invalid_segments(segment_members["summary"]):
+    run_summary = {**totals, "skipped": skipped, "mailchimp_calls": sync.metrics.total_calls,
+                   "mailchimp_writes": sync.metrics.total_writes, "mailchimp_retries": sync.metrics.total_retries}
+    runs.finish_run(engine, run_id, status=status, summary=run_summary, org_id=org_id)
+    segment_store.set_status(engine, org_id, _valid_segments(summary), "synced")
+    for segment_id, problem in _invalid_segments(summary):
         segment_store.set_status(engine, org_id, [segment_id], "error", error=f"invalid segment: {problem}")
     connections.record_sync_status(engine, org_id, status=status,
                                    error=None if status == "success" else f"{len(outcomes)} rows need attention; see sync_errors for run {run_id}")
     with engine.begin() as conn:
         audit.record(conn, org_id=org_id, actor=f"dagster:{context.run_id}", action="sync",
-                     detail={"run_id": run_id, **summary})
+                     detail={"run_id": run_id, **run_summary})
     duration = time.perf_counter() - started
     return MaterializeResult(metadata={
         **numbers({**totals, "skipped": skipped}),
