@@ -133,15 +133,3 @@ def rows_for_contact(engine: Engine, org_id: str, contact_id: int) -> list[dict[
             )
         )
         return [dict(r._mapping) for r in rows]
-
-
-def delete_rows(engine: Engine, org_id: str, audience_id: str, hashes: Iterable[str]) -> None:
-    """Forget state rows (GDPR erasure)."""
-    hashes = list(hashes)
-    with engine.begin() as conn:
-        conn.execute(
-            state_table.delete().where(
-                state_table.c.org_id == org_id, state_table.c.audience_id == audience_id,
-                state_table.c.subscriber_hash.in_(hashes),
-            )
-        )
