@@ -20,11 +20,11 @@ demo: $(STAMP)
 
 ## make test: the suite (real PostgreSQL, SQLite and the emulator over HTTP; slow/e2e excluded)
 test: $(STAMP)
-	$(BIN)/ruff check mc_pipelines mc_pipelines_tests
+	$(BIN)/ruff check mc_pipelines mc_pipelines_tests mailchimp_emulator
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check mc_pipelines mc_pipelines_tests
+	$(BIN)/ruff check mc_pipelines mc_pipelines_tests mailchimp_emulator
 
 ## make dev: the Dagster UI on the demo data, with the emulator running
 dev: $(STAMP)

@@ -8,7 +8,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.connect import connect_org
+from mc_pipelines.actions.connections import connect_org
 from mc_pipelines.store.tables import contact_segments, contacts, orgs
 
 T0 = datetime(2026, 5, 1, 12, 0, 0)

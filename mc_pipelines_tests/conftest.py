@@ -99,7 +99,7 @@ def pg_app_engine(pg_engine: Engine) -> Engine:
 def emulator():
     """The Mailchimp emulator on a free loopback port, shared by the session (tests create their
     own accounts, so they never see each other's data)."""
-    from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
+    from mailchimp_emulator.harness import EmulatorServer
 
     with EmulatorServer() as server:
         yield server

@@ -27,9 +27,9 @@ from mc_pipelines.assets.common import (
     table_metadata,
 )
 from mc_pipelines.assets.member_status import mailchimp_member_status
+from mc_pipelines.effects.push import creating_hashes, push_audience, tags_by_hash
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.partitions import org_partitions
-from mc_pipelines.push import creating_hashes, push_audience, tags_by_hash
 from mc_pipelines.resources import AppDatabase, MailchimpResource
 from mc_pipelines.store import audit, connections, member_state, runs
 from mc_pipelines.store import segments as segment_store

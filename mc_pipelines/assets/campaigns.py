@@ -27,7 +27,7 @@ from mc_pipelines.assets.common import (
     table_metadata,
 )
 from mc_pipelines.assets.sources import app_campaign_tracking, app_mailchimp_connections
-from mc_pipelines.campaign_refresh import refresh_campaigns
+from mc_pipelines.effects.campaign_refresh import refresh_campaigns
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase, MailchimpResource

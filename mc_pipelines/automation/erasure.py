@@ -1,7 +1,7 @@
 """The `gdpr_erasure` job: erase one contact from Mailchimp and from the pipeline's own records.
 
 Launch it from the launchpad with `org_id` and `contact_id`, or with `mc-pipelines erase-contact`.
-The work is `operations.erase_contact`; this module is its thin Dagster shell. The run's
+The work is `actions.erasure.erase_contact`; this module is its thin Dagster shell. The run's
 metadata, like the audit entry, holds ids, audiences and the outcome — never an email.
 """
 
@@ -10,7 +10,8 @@ from typing import Any
 from dagster import Config, Failure, MetadataValue, OpExecutionContext, job, op
 from pydantic import Field
 
-from mc_pipelines.operations import OperationError, erase_contact
+from mc_pipelines.actions.erasure import erase_contact
+from mc_pipelines.errors import OperationError
 from mc_pipelines.resources import AppDatabase, MailchimpResource
 from mc_pipelines.store.connections import UnknownOrgError
 

@@ -19,7 +19,7 @@ from dagster import (
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.automation.jobs import audience_sync_job, campaign_stats_job
-from mc_pipelines.operations import ensure_org_partitions, org_tags
+from mc_pipelines.automation.run_config import ensure_org_partitions, org_tags
 from mc_pipelines.resources import AppDatabase
 from mc_pipelines.store import connections
 from mc_pipelines.store.campaigns import orgs_with_campaigns_to_refresh

@@ -18,7 +18,7 @@ from dagster import (
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.automation.jobs import audience_sync_job
-from mc_pipelines.operations import org_tags
+from mc_pipelines.automation.run_config import org_tags
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME, org_partitions
 from mc_pipelines.resources import AppDatabase
 from mc_pipelines.store import audit, connections, requests

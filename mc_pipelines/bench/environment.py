@@ -23,7 +23,7 @@ import psycopg
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
+from mailchimp_emulator.harness import EmulatorServer
 from mc_pipelines.store.db import create_db_engine
 from mc_pipelines.store.migrations import migrate
 

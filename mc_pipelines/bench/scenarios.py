@@ -281,7 +281,7 @@ def api_bound(ctx: BenchContext) -> ScenarioResult:
     """`push_audience` of N new contacts with a client capped at 10 connections, timed from the
     first request sent to the last answer received."""
     from mc_pipelines.mailchimp.metrics import CallMetrics
-    from mc_pipelines.push import push_audience
+    from mc_pipelines.effects.push import push_audience
     from mc_pipelines.resources import MailchimpResource
 
     env, n = ctx.env, ctx.sizes["api_bound"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from mc_pipelines.campaign_refresh import fetch_stats
 from mc_pipelines.cli.base import OperatorError, app_engine
 from mc_pipelines.cli.support import add_org_command, cli_actor, fixable
+from mc_pipelines.effects.campaign_refresh import fetch_stats
 from mc_pipelines.mailchimp.client import run_sync
 from mc_pipelines.mailchimp.errors import MailchimpError, ResourceNotFound
 from mc_pipelines.resources import MailchimpResource

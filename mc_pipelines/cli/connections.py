@@ -11,10 +11,11 @@ import os
 import re
 import sys
 
-from mc_pipelines import operations
+from mc_pipelines.actions import connections as connection_actions
+from mc_pipelines.actions.connections import check_connection, connect_org
+from mc_pipelines.actions.status import org_status_rows
 from mc_pipelines.cli.base import OperatorError, app_engine
 from mc_pipelines.cli.support import add_org_command, cli_actor, fixable, format_table
-from mc_pipelines.connect import check_connection, connect_org
 from mc_pipelines.store.contacts import CONTACT_COLUMNS
 from mc_pipelines.store.secrets import decrypt_secret
 
@@ -76,7 +77,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
 @fixable
 def cmd_test_connection(args: argparse.Namespace) -> int:
     """Ping Mailchimp and read the audience with the stored key (writes nothing)."""
-    connection = operations.require_connected(app_engine(), args.org)
+    connection = connection_actions.require_connected(app_engine(), args.org)
     check = check_connection(decrypt_secret(connection.api_key_encrypted or ""), connection.audience_id or "")
     print(f"ok: org {args.org} reaches audience {check.audience_name!r} ({check.audience_id}, "
           f"{check.member_count} members) in account {check.account_name!r} (dc {check.dc}); "
@@ -87,7 +88,7 @@ def cmd_test_connection(args: argparse.Namespace) -> int:
 @fixable
 def cmd_disconnect(args: argparse.Namespace) -> int:
     """Clear the stored key and webhook secret; keep the row and the history."""
-    operations.disconnect(app_engine(), args.org, actor=cli_actor())
+    connection_actions.disconnect(app_engine(), args.org, actor=cli_actor())
     print(f"disconnected org {args.org}: API key and webhook secret deleted, syncing stopped "
           "(history kept); org_partitions_sensor removes its partition on its next tick")
     return 0
@@ -95,7 +96,7 @@ def cmd_disconnect(args: argparse.Namespace) -> int:
 
 def _set_enabled(args: argparse.Namespace, enabled: bool) -> int:
     word = "enabled" if enabled else "disabled"
-    if operations.set_enabled(app_engine(), args.org, enabled, actor=cli_actor()):
+    if connection_actions.set_enabled(app_engine(), args.org, enabled, actor=cli_actor()):
         print(f"org {args.org}: sync {word}")
     else:
         print(f"org {args.org}: sync already {word} (nothing changed)")
@@ -121,7 +122,7 @@ def _yes(value: bool) -> str:
 @fixable
 def cmd_status(_args: argparse.Namespace) -> int:
     """A table of every org's connection and latest sync."""
-    rows = operations.org_status_rows(app_engine())
+    rows = org_status_rows(app_engine())
     if not rows:
         print("no orgs in the application database")
         return 0

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from mc_pipelines.config import DATA_DIR
 
 if TYPE_CHECKING:
-    from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
+    from mailchimp_emulator.harness import EmulatorServer
 
 
 def ui_command(host: str, port: int) -> list[str]:
@@ -41,8 +41,8 @@ def _reconnect_demo(server: EmulatorServer) -> None:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """Prepare the demo environment, start the emulator, then run the Dagster UI until Ctrl-C."""
+    from mailchimp_emulator.harness import EmulatorServer
     from mc_pipelines.demo.environment import prepare_demo_environment
-    from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
 
     dagster_home = prepare_demo_environment()
     with EmulatorServer(mode="process") as server:

@@ -9,7 +9,8 @@ from typing import Any
 
 from dagster import BetaWarning, DagsterInstance, ExecuteInProcessResult, PreviewWarning
 
-from mc_pipelines import operations
+from mc_pipelines.actions import erasure, sync_requests
+from mc_pipelines.automation import run_config
 from mc_pipelines.automation.erasure import ERASE_OP, erasure_run_config
 from mc_pipelines.cli.base import app_engine
 from mc_pipelines.cli.support import add_org_command, cli_actor, current_instance, fixable
@@ -60,7 +61,7 @@ def _metadata_line(metadata: dict[str, Any]) -> str:
 @fixable
 def cmd_sync_now(args: argparse.Namespace) -> int:
     """Insert a sync request; `sync_requests_sensor` turns it into a run."""
-    request_id = operations.request_sync_now(app_engine(), args.org,
+    request_id = sync_requests.request_sync_now(app_engine(), args.org,
                                              requested_by=args.requested_by or cli_actor())
     print(f"sync requested for org {args.org} (request {request_id}): sync_requests_sensor starts the "
           f"run on its next tick while the Dagster daemon runs; `mc-pipelines sync --org {args.org}` "
@@ -73,9 +74,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
     """Materialize the org's audience sync in process, on the current Dagster instance."""
     connections.require_active_connection(app_engine(), args.org)
     instance = current_instance()
-    operations.ensure_org_partitions(instance, [args.org])
+    run_config.ensure_org_partitions(instance, [args.org])
     result = _run_job("audience_sync_job", instance, partition_key=args.org, verbose=args.verbose,
-                      run_config=operations.sync_run_config(args.dry_run), tags=operations.org_tags(args.org))
+                      run_config=run_config.sync_run_config(args.dry_run), tags=run_config.org_tags(args.org))
     label = "dry run of the audience sync" if args.dry_run else "audience sync"
     if not result.success:
         return _report_failure(result, f"{label} of org {args.org}")
@@ -89,9 +90,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
 @fixable
 def cmd_erase_contact(args: argparse.Namespace) -> int:
     """Run the gdpr_erasure job for one contact in process and print what it did."""
-    operations.plan_erasure(app_engine(), args.org, args.contact)  # refuse bad input before a run
+    erasure.plan_erasure(app_engine(), args.org, args.contact)  # refuse bad input before a run
     result = _run_job("gdpr_erasure", run_config=erasure_run_config(args.org, args.contact, cli_actor()),
-                      tags=operations.org_tags(args.org), verbose=args.verbose)
+                      tags=run_config.org_tags(args.org), verbose=args.verbose)
     if not result.success:
         return _report_failure(result, f"erasure of contact {args.contact} of org {args.org}")
     detail = result.output_for_node(ERASE_OP)

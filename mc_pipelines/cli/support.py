@@ -11,9 +11,9 @@ from typing import Any
 
 from dagster import DagsterInstance
 
+from mc_pipelines.actions.connections import ConnectError
 from mc_pipelines.cli.base import OperatorError
-from mc_pipelines.connect import ConnectError
-from mc_pipelines.operations import OperationError
+from mc_pipelines.errors import OperationError
 from mc_pipelines.store.connections import NotConnectedError, UnknownOrgError
 from mc_pipelines.store.secrets import SecretKeyError
 

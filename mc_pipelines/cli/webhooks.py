@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mc_pipelines import operations
+from mc_pipelines.actions import webhook_secrets
 from mc_pipelines.cli.base import app_engine
 from mc_pipelines.cli.support import add_org_command, cli_actor, fixable
 
@@ -12,11 +12,11 @@ from mc_pipelines.cli.support import add_org_command, cli_actor, fixable
 @fixable
 def cmd_webhook_secret(args: argparse.Namespace) -> int:
     """Generate the org's webhook secret; print it once with the URL to register in Mailchimp."""
-    secret = operations.generate_webhook_secret(app_engine(), args.org, actor=cli_actor())
+    secret = webhook_secrets.generate_webhook_secret(app_engine(), args.org, actor=cli_actor())
     print(f"webhook secret for org {args.org} (shown once; only its hash is stored):")
     print(f"  {secret}")
     print("register this URL in Mailchimp (Audience → Settings → Webhooks), served over HTTPS:")
-    print(f"  {operations.webhook_url(args.org, secret, args.base_url)}")
+    print(f"  {webhook_secrets.webhook_url(args.org, secret, args.base_url)}")
     print("a new secret replaces the previous one: update the webhook in Mailchimp if one exists")
     return 0
 
@@ -29,7 +29,7 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
 
     app_engine()  # fail early, with what to fix, if the schema is missing
     print(f"Mailchimp webhook receiver on http://{args.host}:{args.port}"
-          f"{operations.WEBHOOK_PATH} (Ctrl-C to stop)")
+          f"{webhook_secrets.WEBHOOK_PATH} (Ctrl-C to stop)")
     uvicorn.run(create_app(), host=args.host, port=args.port, access_log=False, log_level="info")
     return 0
 

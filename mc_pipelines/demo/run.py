@@ -16,8 +16,8 @@ from typing import Any
 
 from dagster import DagsterInstance
 
+from mc_pipelines.actions.connections import connect_org
 from mc_pipelines.config import database_url
-from mc_pipelines.connect import connect_org
 from mc_pipelines.demo.environment import demo_instance, prepare_demo_environment
 from mc_pipelines.demo.seed import DEMO_ORGS, seed_demo
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
@@ -139,7 +139,7 @@ def setup_demo(server, instance: DagsterInstance | None = None) -> list[OrgDemo]
 
 def run_demo() -> int:
     """Run the demo end to end and print the summary."""
-    from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
+    from mailchimp_emulator.harness import EmulatorServer
 
     started = time.perf_counter()
     prepare_demo_environment()

@@ -680,7 +680,7 @@ class MailchimpClient:
         read changes (or is archived) during the scan it leaves its place, every later
         member moves up one, and the member at the page boundary is never returned —
         and it may be older than any cursor.  Incremental pulls should therefore page
-        by key with :meth:`get_members_page` (see ``mc_pipelines.pull``).
+        by key with :meth:`get_members_page` (see ``mc_pipelines.effects.pull``).
         """
         async for page in self._pages(
             "/lists/{list_id}/members",

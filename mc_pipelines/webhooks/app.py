@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from mc_pipelines.actions.webhook_secrets import WEBHOOK_PATH
 from mc_pipelines.config import database_url
-from mc_pipelines.operations import WEBHOOK_PATH
 from mc_pipelines.store.connections import get_connection
 from mc_pipelines.store.db import engine_for
 from mc_pipelines.store.secrets import verify_webhook_secret

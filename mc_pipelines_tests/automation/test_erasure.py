@@ -7,8 +7,9 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance
 
-from mc_pipelines import operations
+from mc_pipelines.actions import erasure
 from mc_pipelines.automation.erasure import erasure_run_config, gdpr_erasure
+from mc_pipelines.errors import OperationError
 from mc_pipelines.mailchimp.client import MailchimpClient, run_sync
 from mc_pipelines.mailchimp.errors import ForgottenEmail
 from mc_pipelines.store import audit, member_state, runs
@@ -107,8 +108,8 @@ def test_unknown_contact_or_unconnected_org_erase_nothing(app_engine, emulator, 
     with app_engine.begin() as db:  # a disconnected org cannot reach Mailchimp: refuse, keep everything
         db.execute(sa.text("UPDATE mailchimp_connections SET api_key_encrypted = NULL"))
     snapshot = table_snapshot(app_engine)
-    with pytest.raises(operations.OperationError, match="not connected"):
-        operations.plan_erasure(app_engine, "acme", 1)
+    with pytest.raises(OperationError, match="not connected"):
+        erasure.plan_erasure(app_engine, "acme", 1)
     assert not erase(app_engine, emulator, "acme", 1).success
     assert table_snapshot(app_engine) == snapshot
     assert before["audit_log"] == snapshot["audit_log"]

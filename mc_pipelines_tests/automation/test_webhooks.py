@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.exceptions import StarletteDeprecationWarning
 
-from mc_pipelines import operations
+from mc_pipelines.actions import webhook_secrets
 from mc_pipelines.store.tables import consent_events, contacts, mailchimp_webhook_events
 from mc_pipelines.webhooks.app import create_app
 from mc_pipelines.webhooks.events import WebhookPayloadError, parse_event
@@ -65,13 +65,13 @@ def receiver(app_engine):
     add_contacts(app_engine, [contact_row("acme", 1, "API+Unsub@mailchimp.com"),
                               contact_row("acme", 2, "api+cleaned@mailchimp.com"),
                               contact_row("globex", 3, "api+unsub@mailchimp.com")])
-    secret = operations.generate_webhook_secret(app_engine, "acme", actor="test")
+    secret = webhook_secrets.generate_webhook_secret(app_engine, "acme", actor="test")
     with TestClient(create_app(app_engine)) as client:
         yield client, secret, app_engine
 
 
 def url(org_id: str, secret: str) -> str:
-    return operations.WEBHOOK_PATH.format(org_id=org_id, secret=secret)
+    return webhook_secrets.WEBHOOK_PATH.format(org_id=org_id, secret=secret)
 
 
 def stored_events(engine) -> list[dict]:
@@ -163,7 +163,7 @@ def test_mc_pipelines_webhooks_serves_over_real_http(pg_app_engine):
     add_org(pg_app_engine, "acme")
     connect_stub(pg_app_engine, "acme")
     add_contacts(pg_app_engine, [contact_row("acme", 1, "api+unsub@mailchimp.com")])
-    secret = operations.generate_webhook_secret(pg_app_engine, "acme", actor="test")
+    secret = webhook_secrets.generate_webhook_secret(pg_app_engine, "acme", actor="test")
     port = _free_port()
     env = {**os.environ, "MC_DATABASE_URL": pg_app_engine.url.render_as_string(hide_password=False)}
     server = subprocess.Popen([str(Path(sys.executable).parent / "mc-pipelines"), "webhooks", "--port", str(port)],

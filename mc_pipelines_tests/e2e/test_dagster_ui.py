@@ -21,8 +21,8 @@ from cryptography.fernet import Fernet
 from dagster import DagsterInstance
 from dagster_graphql import DagsterGraphQLClient
 
+from mailchimp_emulator.harness import EmulatorServer
 from mc_pipelines.demo.run import setup_demo
-from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
 from mc_pipelines_tests.e2e.browser import (
     dismiss_community_dialog,
     require_chromium,

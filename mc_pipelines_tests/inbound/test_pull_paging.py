@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from mc_pipelines.effects.pull import MemberScan, pull_audience
 from mc_pipelines.mailchimp.client import MailchimpClient
-from mc_pipelines.pull import MemberScan, pull_audience
 from mc_pipelines.store import cursors
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines_tests.inbound.support import consent_of, seed_org

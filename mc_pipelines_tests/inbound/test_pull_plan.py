@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from mc_pipelines.pull import PulledMember, plan_page
+from mc_pipelines.effects.pull import PulledMember, plan_page
 
 NOW = datetime(2026, 6, 1, 12, 0, 0)
 

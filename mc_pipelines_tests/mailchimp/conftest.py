@@ -12,7 +12,7 @@ import mailchimp_marketing
 import pytest
 from mailchimp_marketing.api_client import ApiClientError
 
-from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
+from mailchimp_emulator.harness import EmulatorServer
 
 
 @pytest.fixture(scope="session")

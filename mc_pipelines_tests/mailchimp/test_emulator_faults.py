@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mc_pipelines.mailchimp.emulator.cli import main as cli_main
-from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
+from mailchimp_emulator.cli import main as cli_main
+from mailchimp_emulator.harness import EmulatorServer
 
 from .conftest import sdk_for
 

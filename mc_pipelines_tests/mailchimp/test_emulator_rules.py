@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from mailchimp_marketing.api_client import ApiClientError
 
-from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
+from mailchimp_emulator.harness import EmulatorServer
 
 from .conftest import sdk_error
 

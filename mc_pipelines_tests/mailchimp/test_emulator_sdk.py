@@ -14,7 +14,7 @@ import httpx
 import pytest
 from mailchimp_marketing.api_client import ApiClientError
 
-from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
+from mailchimp_emulator.harness import EmulatorServer
 
 from .conftest import sdk_error, sdk_for
 

@@ -9,8 +9,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st_
 
-from mc_pipelines.mailchimp.emulator import state as st
-from mc_pipelines.mailchimp.emulator.app import DEFAULT_LIST_SETTINGS, create_list
+from mailchimp_emulator import state as st
+from mailchimp_emulator.app import DEFAULT_LIST_SETTINGS, create_list
 
 texts = st_.text(max_size=40)
 merge = st_.fixed_dictionaries(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
+from mailchimp_emulator.harness import EmulatorServer
 from mc_pipelines_tests.reliability.secret_scan import capture_text
 
 

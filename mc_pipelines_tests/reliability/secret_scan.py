@@ -179,7 +179,7 @@ def capture_text(where: str, text: Any) -> None:
 
 
 def _wrap_emulator() -> None:
-    from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
+    from mailchimp_emulator.harness import EmulatorServer
 
     original = EmulatorServer.create_account
     if getattr(original, "_secret_scan", False):
@@ -221,7 +221,7 @@ def uninstall() -> None:
         logging.getLogger(name).removeHandler(handler)
     original = _installed.pop("create_account", None)
     if original is not None:
-        from mc_pipelines.mailchimp.emulator.harness import EmulatorServer
+        from mailchimp_emulator.harness import EmulatorServer
 
         EmulatorServer.create_account = original  # type: ignore[method-assign]
 

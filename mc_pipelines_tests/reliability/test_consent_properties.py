@@ -35,9 +35,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mc_pipelines.assets.common import org_audiences
+from mc_pipelines.effects.pull import pull_member_status
+from mc_pipelines.effects.push import push_audience, tags_by_hash
 from mc_pipelines.mailchimp.client import MailchimpClient
-from mc_pipelines.pull import pull_member_status
-from mc_pipelines.push import push_audience, tags_by_hash
 from mc_pipelines.store import tables
 from mc_pipelines.store.connections import require_active_connection, save_connection
 from mc_pipelines.store.contacts import read_live_contacts

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from mc_pipelines.connect import ConnectError, connect_org
+from mc_pipelines.actions.connections import ConnectError, connect_org
 from mc_pipelines.store import tables
 from mc_pipelines.store.connections import UnknownOrgError, get_connection
 from mc_pipelines.store.db import create_db_engine

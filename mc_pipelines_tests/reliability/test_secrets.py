@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from mc_pipelines.connect import connect_org
+from mc_pipelines.actions.connections import connect_org
 from mc_pipelines.store import tables
 from mc_pipelines.store.connections import get_connection
 from mc_pipelines.store.secrets import (

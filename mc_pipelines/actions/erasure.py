@@ -1,179 +1,29 @@
-"""Operator actions shared by the CLI, the sensors/schedules and the GDPR erasure job.
-
-Each function validates first and writes only once everything checked out, so a refused action
-leaves the database untouched; every state change is audited with its actor. Errors an operator
-can fix are `OperationError`s (or the store's `UnknownOrgError`/`NotConnectedError`) whose
-message says what to do.
-"""
+"""GDPR erasure of one contact: delete-permanent in Mailchimp, then forget local copies."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from dagster import DagsterInstance
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.errors import OperationError
 from mc_pipelines.mailchimp.client import MailchimpClient, run_sync
 from mc_pipelines.mailchimp.errors import AudienceNotFound, ResourceNotFound
-from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.resources import MailchimpResource
-from mc_pipelines.store import audit, connections, member_state, requests
-from mc_pipelines.store.connections import Connection, NotConnectedError
+from mc_pipelines.store import audit, connections, member_state
+from mc_pipelines.store.connections import Connection
 from mc_pipelines.store.contacts import withdraw_consent
-from mc_pipelines.store.secrets import hash_webhook_secret, new_webhook_secret
 from mc_pipelines.store.tables import (
     contacts,
-    mailchimp_connections,
     mailchimp_member_state,
     mailchimp_webhook_events,
-    orgs,
     sync_errors,
-    sync_runs,
 )
 
-WEBHOOK_PATH = "/mailchimp/webhook/{org_id}/{secret}"
-SYNC_OPS_WITH_DRY_RUN = ("audience_sync", "mailchimp_member_status")
-
-
-class OperationError(Exception):
-    """An action was refused; the message says what to fix. Nothing was written."""
-
-
-# -- connections -------------------------------------------------------------------------------
-
-def require_connected(engine: Engine, org_id: str) -> Connection:
-    """The org's connection with a stored key (enabled or not), or a clear error."""
-    connections.require_org(engine, org_id)
-    connection = connections.get_connection(engine, org_id)
-    if connection is None or not connection.api_key_encrypted or connection.disconnected_at:
-        raise NotConnectedError(
-            f"org {org_id!r} is not connected to Mailchimp: run `mc-pipelines connect --org {org_id} "
-            "--api-key KEY --audience AUDIENCE_ID` first"
-        )
-    return connection
-
-
-def set_enabled(engine: Engine, org_id: str, enabled: bool, *, actor: str) -> bool:
-    """Enable or disable the org's sync (audited). Returns False when it already was so."""
-    connection = require_connected(engine, org_id)
-    if connection.enabled == enabled:
-        return False
-    connections.update_connection(engine, org_id, actor=actor, action="enable" if enabled else "disable",
-                                  enabled=enabled)
-    return True
-
-
-def disconnect(engine: Engine, org_id: str, *, actor: str) -> None:
-    """Soft-delete the org's connection: clear the key and webhook secret, keep the row."""
-    require_connected(engine, org_id)
-    connections.disconnect(engine, org_id, actor=actor)
-
-
-def generate_webhook_secret(engine: Engine, org_id: str, *, actor: str) -> str:
-    """A fresh webhook secret for the org; only its hash is stored. Returns it (show it once)."""
-    require_connected(engine, org_id)
-    secret = new_webhook_secret()
-    connections.update_connection(engine, org_id, actor=actor, action="webhook_secret",
-                                  webhook_secret_hash=hash_webhook_secret(secret))
-    return secret
-
-
-def webhook_url(org_id: str, secret: str, base_url: str = "https://YOUR-HOST") -> str:
-    """The URL to register in Mailchimp for this org's webhook."""
-    return base_url.rstrip("/") + WEBHOOK_PATH.format(org_id=org_id, secret=secret)
-
-
-def request_sync_now(engine: Engine, org_id: str, *, requested_by: str) -> str:
-    """Insert a "Sync now" request for the sensor (the org must be connected and enabled)."""
-    connections.require_active_connection(engine, org_id)
-    request_id = requests.request_sync(engine, org_id, requested_by)
-    with engine.begin() as conn:
-        audit.record(conn, org_id=org_id, actor=requested_by, action="sync_requested",
-                     detail={"request_id": request_id})
-    return request_id
-
-
-# -- Dagster plumbing shared by sensors, schedules and the CLI ---------------------------------
-
-def ensure_org_partitions(instance: DagsterInstance, org_ids: Iterable[str]) -> list[str]:
-    """Add the org partitions that do not exist yet; returns the ones added."""
-    existing = set(instance.get_dynamic_partitions(ORG_PARTITIONS_NAME))
-    missing = sorted(set(org_ids) - existing)
-    if missing:
-        instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, missing)
-    return missing
-
-
-def sync_run_config(dry_run: bool) -> dict[str, Any]:
-    """Run config of the audience sync job (dry run: plan and report, write nothing)."""
-    return {"ops": {op: {"config": {"dry_run": dry_run}} for op in SYNC_OPS_WITH_DRY_RUN}}
-
-
-def org_tags(org_id: str, **extra: str) -> dict[str, str]:
-    """Run tags every pipeline run of an org carries (`org` is limited to one run per value)."""
-    return {"org": org_id, **extra}
-
-
-# -- status ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class OrgStatus:
-    """One row of `mc-pipelines status`."""
-
-    org_id: str
-    connected: bool
-    enabled: bool
-    auto_sync: bool
-    audience_id: str | None
-    last_sync_at: datetime | None
-    last_sync_status: str | None
-    members_in_state: int
-    last_run_errors: int | None
-
-
-def org_status_rows(engine: Engine) -> list[OrgStatus]:
-    """Every org with its connection, the members the project tracks, and the latest run's errors."""
-    with engine.connect() as conn:
-        org_rows = conn.execute(
-            sa.select(orgs.c.id, mailchimp_connections)
-            .select_from(orgs.outerjoin(mailchimp_connections, mailchimp_connections.c.org_id == orgs.c.id))
-            .order_by(orgs.c.id)
-        ).mappings().all()
-        members = dict(conn.execute(
-            sa.select(mailchimp_member_state.c.org_id, sa.func.count())
-            .group_by(mailchimp_member_state.c.org_id)
-        ).tuples().all())
-        latest = (
-            sa.select(sync_runs.c.org_id, sync_runs.c.id,
-                      sa.func.row_number().over(partition_by=sync_runs.c.org_id,
-                                                order_by=sync_runs.c.started_at.desc()).label("n"))
-            .where(sync_runs.c.dry_run.is_(False))
-            .subquery()
-        )
-        errors = dict(conn.execute(
-            sa.select(latest.c.org_id, sa.func.count(sync_errors.c.id))
-            .select_from(latest.outerjoin(sync_errors, sync_errors.c.run_id == latest.c.id))
-            .where(latest.c.n == 1).group_by(latest.c.org_id)
-        ).tuples().all())
-    return [
-        OrgStatus(
-            org_id=row["id"],
-            connected=bool(row["api_key_encrypted"]) and row["disconnected_at"] is None,
-            enabled=bool(row["enabled"]), auto_sync=bool(row["auto_sync"]),
-            audience_id=row["audience_id"], last_sync_at=row["last_sync_at"],
-            last_sync_status=row["last_sync_status"],
-            members_in_state=int(members.get(row["id"], 0)), last_run_errors=errors.get(row["id"]),
-        )
-        for row in org_rows
-    ]
-
-
-# -- GDPR erasure ------------------------------------------------------------------------------
 
 @dataclass
 class ErasureOutcome:

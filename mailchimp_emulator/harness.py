@@ -142,7 +142,7 @@ class EmulatorServer:
             self.port = _free_port(self.host)
         s = self.settings
         cmd = [
-            sys.executable, "-m", "mc_pipelines.mailchimp.emulator",
+            sys.executable, "-m", "mailchimp_emulator",
             "--host", self.host, "--port", str(self.port),
             "--log-level", self.log_level,
             "--latency-ms", str(s.latency_ms), "--per-member-ms", str(s.per_member_ms),

@@ -4,7 +4,7 @@ injection.  See ``README.md`` in this directory for what is covered and every de
 deviation.
 
 * :func:`create_app` — the ASGI app; :func:`main` — the command line
-  (``python -m mc_pipelines.mailchimp.emulator``, ``mc-pipelines emulator``).
+  (``python -m mailchimp_emulator``, ``mc-pipelines emulator``).
 * :class:`EmulatorServer` — start/stop it from tests and benchmarks (thread or subprocess)
   and drive its admin routes over HTTP.
 """

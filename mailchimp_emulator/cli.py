@@ -13,7 +13,7 @@ from .faults import FaultSettings
 
 
 def build_parser(
-    prog: str = "python -m mc_pipelines.mailchimp.emulator",
+    prog: str = "python -m mailchimp_emulator",
 ) -> argparse.ArgumentParser:
     """The argument parser (exposed so the project CLI can embed it)."""
     p = argparse.ArgumentParser(

@@ -1,4 +1,5 @@
-"""Connecting an org to Mailchimp: validate the key, prove it works, store it encrypted.
+"""The org's Mailchimp connection: connect (validate the key, prove it works, store it
+encrypted), enable/disable, disconnect.
 
 Used by `mc-pipelines connect` and the demo. Every failure says exactly what to fix and writes
 nothing; the key is never echoed (at most its last four characters).
@@ -20,6 +21,7 @@ from mc_pipelines.mailchimp.errors import (
 )
 from mc_pipelines.mailchimp.keys import parse_api_key
 from mc_pipelines.store import connections
+from mc_pipelines.store.connections import Connection, NotConnectedError
 from mc_pipelines.store.secrets import encrypt_secret, load_fernet
 
 
@@ -89,3 +91,32 @@ def connect_org(engine: Engine, org_id: str, raw_key: str, audience_id: str, *, 
         auto_sync=auto_sync, actor=actor, merge_fields=merge_fields,
     )
     return check
+
+
+def require_connected(engine: Engine, org_id: str) -> Connection:
+    """The org's connection with a stored key (enabled or not), or a clear error."""
+    connections.require_org(engine, org_id)
+    connection = connections.get_connection(engine, org_id)
+    if connection is None or not connection.api_key_encrypted or connection.disconnected_at:
+        raise NotConnectedError(
+            f"org {org_id!r} is not connected to Mailchimp: run `mc-pipelines connect --org {org_id} "
+            "--api-key KEY --audience AUDIENCE_ID` first"
+        )
+    return connection
+
+
+def set_enabled(engine: Engine, org_id: str, enabled: bool, *, actor: str) -> bool:
+    """Enable or disable the org's sync (audited). Returns False when it already was so."""
+    connection = require_connected(engine, org_id)
+    if connection.enabled == enabled:
+        return False
+    connections.update_connection(engine, org_id, actor=actor, action="enable" if enabled else "disable",
+                                  enabled=enabled)
+    return True
+
+
+def disconnect(engine: Engine, org_id: str, *, actor: str) -> None:
+    """Soft-delete the org's connection: clear the key and webhook secret, keep the row."""
+    require_connected(engine, org_id)
+    connections.disconnect(engine, org_id, actor=actor)
+

@@ -1,0 +1,1 @@
+"""Effects: push, pull and campaign refresh — Mailchimp and the store, no Dagster."""
