@@ -1,12 +1,15 @@
-"""`audience_sync`: diff the desired audiences against what was pushed, and push what changed."""
+"""`audience_sync`: plan each audience in scope from the member lifecycle and push what changed."""
 
 
-import asyncio
 import time
+from collections import Counter
 from typing import Any
 
 import pandas as pd
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     Config,
     Failure,
@@ -21,24 +24,30 @@ from mc_pipelines.assets.common import (
     OWNERS,
     SYNC_GROUP,
     numbers,
-    org_audiences,
     run_mailchimp,
     samples_markdown,
     table_metadata,
 )
 from mc_pipelines.assets.member_status import mailchimp_member_status
-from mc_pipelines.effects.push import creating_hashes, push_audience, tags_by_hash
+from mc_pipelines.effects.audience_sync import (
+    AudienceOutcome,
+    MergeFieldMapError,
+    SyncSettings,
+    sync_org,
+)
+from mc_pipelines.effects.push import COUNTS
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase, MailchimpResource
 from mc_pipelines.store import audit, connections, member_state, runs
 from mc_pipelines.store import segments as segment_store
 from mc_pipelines.store.contacts import CONTACT_COLUMNS
+from mc_pipelines.sync import lifecycle as lc
 from mc_pipelines.sync.batching import plan_calls
-from mc_pipelines.sync.desired import check_merge_field_map
-from mc_pipelines.sync.diff import AudiencePlan, diff_audience
+from mc_pipelines.sync.diff import PLAN_FRAMES
+from mc_pipelines.sync.scope import sync_scope
 
-PLAN_COUNTS = ("creates", "updates", "unsubscribes", "tag_adds", "tag_removes", "skipped")
+GUARD_CHECK = "mass_unsubscribe_guard"
 
 
 class AudienceSyncConfig(Config):
@@ -46,55 +55,14 @@ class AudienceSyncConfig(Config):
 
     dry_run: bool = Field(default=False, description="Compute and report the plan; write nothing.")
     batch_size: int = Field(default=500, ge=1, le=500, description="Members per bulk call (Mailchimp's cap is 500).")
-
-
-def _plan_size(plan: AudiencePlan) -> dict[str, int]:
-    return {k: len(getattr(plan, k)) for k in PLAN_COUNTS}
-
-
-class _SyncRun:
-    """One org's sync: plans per audience, pushes, records run/segment/connection outcomes."""
-
-    def __init__(self, context: AssetExecutionContext, config: AudienceSyncConfig, engine,
-                 mailchimp: MailchimpResource, segment_result: dict[str, Any]) -> None:
-        self.context, self.config, self.engine, self.mailchimp = context, config, engine, mailchimp
-        self.org_id = context.partition_key
-        self.desired: pd.DataFrame = segment_result["desired"]
-        self.connection = connections.require_active_connection(engine, self.org_id)
-        # segment_members already read the segments: their audiences come with its summary
-        self.audiences = org_audiences(self.connection, segment_result["summary"])
-        self.metrics = CallMetrics()
-
-    def plans(self, state: pd.DataFrame) -> dict[str, AudiencePlan]:
-        plans = {}
-        for audience in self.audiences:
-            desired = _rows_of(self.desired, audience)
-            current = _rows_of(state, audience)
-            plans[audience] = diff_audience(desired, current)
-        return plans
-
-    async def check_audiences(self, client) -> None:
-        """Fail early, with what to fix, if an audience is missing or lacks a mapped merge field."""
-        problems = []
-        for audience in self.audiences:
-            fields = await client.list_merge_fields(audience)
-            problems += [f"audience {audience}: {p}" for p in check_merge_field_map(
-                self.connection.merge_fields or {}, fields, CONTACT_COLUMNS)]
-        if problems:
-            raise Failure(description="merge field mapping does not fit the audience: " + "; ".join(problems),
-                          allow_retries=False)
-
-    async def push(self, plans: dict[str, AudiencePlan], state: pd.DataFrame):
-        async with self.mailchimp.client_for(self.connection, self.metrics) as client:
-            await self.check_audiences(client)
-            reports = await asyncio.gather(*[
-                push_audience(client, self.engine, self.org_id, audience, plan,
-                              _current_tags(state, audience, plan),
-                              batch_size=self.config.batch_size,
-                              interrupted=creating_hashes(_rows_of(state, audience)))
-                for audience, plan in plans.items()
-            ])
-        return reports
+    allow_mass_unsubscribe: bool = Field(
+        default=False, description="Send the unsubscribes the mass-unsubscribe guard holds back "
+        "(this run only). Explicit consent withdrawals are always sent.")
+    max_unsubscribe_fraction: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="The guard holds a run's non-explicit "
+        "unsubscribes when they exceed this fraction of an audience's subscribed members…")
+    min_guarded_unsubscribes: int = Field(
+        default=50, ge=0, description="…and this many members.")
 
 
 @asset(
@@ -104,116 +72,167 @@ class _SyncRun:
     owners=OWNERS,
     kinds={"mailchimp", "pandas"},
     retry_policy=MAILCHIMP_RETRY,
+    check_specs=[AssetCheckSpec(
+        GUARD_CHECK, asset="audience_sync", blocking=True, partitions_def=org_partitions,
+        description="Fails (ERROR, blocking) when the run held back unsubscribes because they would "
+        "remove more than the allowed fraction of an audience's subscribed members for reasons "
+        "other than consent withdrawal (a segment emptied, contacts deleted). Re-run with "
+        "`allow_mass_unsubscribe` to send them.")],
     description=(
-        "Pushes to Mailchimp only what changed since the last sync, in bulk: new members by batch "
-        "subscribe (≤500 a call, never overwriting existing members), changed members with the "
-        "status Mailchimp holds now (no status flip), withdrawn consent as explicit unsubscribes, "
-        "managed tags as static-segment add/remove batches. Marketer-made tags and members the "
-        "project did not add are never touched. Per-row outcomes go to sync_errors with contact "
-        "ids; failed rows are retried next run. `dry_run` reports the plan without writing."
+        "Keeps every audience in scope (the configured ones and every audience the project ever "
+        "wrote to) in agreement with the member lifecycle contract: members whose write answer "
+        "was lost or whose status is unknown are read back first; new members are created in "
+        "bulk; field updates never carry a status; only consent withdrawals, deletions and exits "
+        "are unsubscribed (held back by the mass-unsubscribe guard when too many); re-consent "
+        "re-subscribes project-made unsubscribes and asks for double opt-in after Mailchimp-side "
+        "opt-outs; archived, cleaned and foreign members are never touched; only managed tags "
+        "move. Per-row outcomes go to sync_errors with contact ids. `dry_run` reports the plan."
     ),
 )
 def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, segment_members: dict,
                   app_db: AppDatabase, mailchimp: MailchimpResource) -> MaterializeResult:
-    """Diff and push the org's audiences."""
+    """Read back, plan and push the org's audiences."""
     started = time.perf_counter()
-    engine = app_db.engine
-    sync = _SyncRun(context, config, engine, mailchimp, segment_members)
-    org_id = sync.org_id
+    engine, org_id = app_db.engine, context.partition_key
+    connection = connections.require_active_connection(engine, org_id)
     state = member_state.load_state(engine, org_id, columns=member_state.DIFF_COLUMNS)
-    plans = sync.plans(state)
-    planned = {a: _plan_size(p) for a, p in plans.items()}
-    planned_calls = sum(plan_calls(p, config.batch_size).total for p in plans.values())
-    context.log.info(f"org {org_id}: plan {planned}, {planned_calls} bulk calls")
-    plan_totals = {f"planned_{k}": sum(p[k] for p in planned.values()) for k in PLAN_COUNTS}
     summary = segment_members["summary"]
-    segment_ids = summary["segment_id"].tolist() if len(summary) else []
+    scope = sync_scope(connection.audience_id, summary, pd.unique(state["audience_id"]).tolist())
+    settings = SyncSettings(
+        existing_members=connection.existing_members, reconsent=connection.reconsent,
+        guard=lc.GuardSettings(config.max_unsubscribe_fraction, config.min_guarded_unsubscribes,
+                               config.allow_mass_unsubscribe),
+        batch_size=config.batch_size, dry_run=config.dry_run)
+    metrics = CallMetrics()
+    run_id = None if config.dry_run else runs.start_run(
+        engine, org_id, kind="audience_sync", dry_run=False, dagster_run_id=context.run_id)
+    if not config.dry_run:
+        segment_store.set_status(engine, org_id, _segments(summary, valid=True), "syncing")
 
-    if config.dry_run:
-        return MaterializeResult(metadata={
-            "dry_run": MetadataValue.bool(True),
-            **numbers(plan_totals), "planned_calls": MetadataValue.int(planned_calls),
-            "plan": MetadataValue.json(planned),
-            **_previews(plans),
-        })
+    async def run() -> list[AudienceOutcome]:
+        async with mailchimp.client_for(connection, metrics) as client:
+            return await sync_org(client, engine, org_id, segment_members["desired"], state, scope,
+                                  settings, connection.merge_fields or None, CONTACT_COLUMNS)
 
-    run_id = runs.start_run(engine, org_id, kind="audience_sync", dry_run=False, dagster_run_id=context.run_id)
-    segment_store.set_status(engine, org_id, _valid_segments(summary), "syncing")
     try:
-        reports = run_mailchimp(sync.push(plans, state))
+        outcomes = run_mailchimp(run())
     except Exception as exc:
-        message = exc.description if isinstance(exc, Failure) else str(exc)
-        runs.finish_run(engine, run_id, status="error", summary={"error": message, **plan_totals}, org_id=org_id)
-        segment_store.set_status(engine, org_id, segment_ids, "error", error=message)
-        connections.record_sync_status(engine, org_id, status="error", error=message)
+        message = str(exc)
+        if run_id is not None:
+            runs.finish_run(engine, run_id, status="error", summary={"error": message}, org_id=org_id)
+            segment_store.set_status(engine, org_id, summary["segment_id"].tolist() if len(summary) else [],
+                                     "error", error=message)
+            connections.record_sync_status(engine, org_id, status="error", error=message)
+        if isinstance(exc, MergeFieldMapError):
+            raise Failure(description=message, allow_retries=False) from None
         raise
-    outcomes = [o for r in reports for o in r.outcomes]
-    runs.record_errors(engine, run_id, org_id, outcomes)
-    totals = {k: sum(r.counts()[k] for r in reports) for k in reports[0].counts()} if reports else {}
-    skipped = sum(len(p.skipped) for p in plans.values())
-    # any per-row outcome (transient failure or terminal rejection) needs someone's attention
-    status = "success" if not outcomes else "partial"
-    run_summary = {**totals, "skipped": skipped, "mailchimp_calls": sync.metrics.total_calls,
-                   "mailchimp_writes": sync.metrics.total_writes, "mailchimp_retries": sync.metrics.total_retries}
+    view = _RunView(outcomes, config.batch_size)
+    guard = view.guard_result()
+    if config.dry_run:
+        return MaterializeResult(metadata={"dry_run": MetadataValue.bool(True), **view.metadata()},
+                                 check_results=[guard])
+    status = view.status()
+    run_summary = {**view.totals, "skipped": len(view.skipped), "mailchimp_calls": metrics.total_calls,
+                   "mailchimp_writes": metrics.total_writes, "mailchimp_retries": metrics.total_retries}
+    runs.record_errors(engine, run_id, org_id, view.row_outcomes)
     runs.finish_run(engine, run_id, status=status, summary=run_summary, org_id=org_id)
-    segment_store.set_status(engine, org_id, _valid_segments(summary), "synced")
-    for segment_id, problem in _invalid_segments(summary):
-        segment_store.set_status(engine, org_id, [segment_id], "error", error=f"invalid segment: {problem}")
-    connections.record_sync_status(engine, org_id, status=status,
-                                   error=None if status == "success" else f"{len(outcomes)} rows need attention; see sync_errors for run {run_id}")
+    _record_segments(engine, org_id, summary, scope, outcomes)
+    connections.record_sync_status(engine, org_id, status=status, error=None if status == "success" else
+                                   f"{view.problem_count()} rows or audiences need attention; see "
+                                   f"sync_errors for run {run_id}")
     with engine.begin() as conn:
         audit.record(conn, org_id=org_id, actor=f"dagster:{context.run_id}", action="sync",
                      detail={"run_id": run_id, **run_summary})
-    duration = time.perf_counter() - started
     return MaterializeResult(metadata={
-        **numbers({**totals, "skipped": skipped}),
-        **numbers(plan_totals),
-        "mailchimp_calls": MetadataValue.int(sync.metrics.total_calls),
-        "mailchimp_write_calls": MetadataValue.int(sync.metrics.total_writes),
-        "mailchimp_retries": MetadataValue.int(sync.metrics.total_retries),
-        "planned_calls": MetadataValue.int(planned_calls),
-        "duration_seconds": MetadataValue.float(round(duration, 3)),
-        "sync_run_id": MetadataValue.text(run_id),
         "status": MetadataValue.text(status),
-        "error_samples": samples_markdown(outcomes),
-        "calls_by_endpoint": MetadataValue.json(sync.metrics.as_metadata()),
-        **_previews(plans),
-    })
+        **view.metadata(),
+        "mailchimp_calls": MetadataValue.int(metrics.total_calls),
+        "mailchimp_write_calls": MetadataValue.int(metrics.total_writes),
+        "mailchimp_retries": MetadataValue.int(metrics.total_retries),
+        "duration_seconds": MetadataValue.float(round(time.perf_counter() - started, 3)),
+        "sync_run_id": MetadataValue.text(run_id or ""),
+        "error_samples": samples_markdown(view.row_outcomes),
+        "calls_by_endpoint": MetadataValue.json(metrics.as_metadata()),
+    }, check_results=[guard])
 
 
-def _rows_of(frame: pd.DataFrame, audience: str) -> pd.DataFrame:
-    """The rows of one audience; the frame itself when they all are (most orgs have one
-    audience: no million-row copy)."""
-    mask = (frame["audience_id"] == audience).to_numpy(dtype=bool)
-    return frame if mask.all() else frame[mask]
+class _RunView:
+    """The run's outcomes as a data engineer reads them: totals, skipped rows, the guard."""
+
+    def __init__(self, outcomes: list[AudienceOutcome], batch_size: int) -> None:
+        self.outcomes = outcomes
+        self.batch_size = batch_size
+        reports = [o.report for o in outcomes if o.report is not None]
+        self.totals = {k: sum(r.counts[k] for r in reports) for k in COUNTS}
+        self.row_outcomes = [row for r in reports for row in r.outcomes]
+        self.row_outcomes += [{"audience_id": o.audience_id, "contact_id": None, "email": None,
+                               "error_code": "audience_failed", "message": o.error}
+                              for o in outcomes if o.error]
+        frames = [o.plan.skipped.assign(audience_id=o.audience_id) for o in outcomes
+                  if o.plan is not None and len(o.plan.skipped)]
+        self.skipped = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["audience_id", "subscriber_hash", "contact_id", "email", "reason"])
+        self.planned = {f"planned_{k}": sum(len(getattr(o.plan, k)) for o in outcomes if o.plan)
+                        for k in PLAN_FRAMES}
+
+    def held(self) -> list[dict[str, Any]]:
+        return [{"audience_id": o.audience_id, **o.plan.guard} for o in self.outcomes
+                if o.plan is not None and o.plan.guard.get("held")]
+
+    def guard_result(self) -> AssetCheckResult:
+        held = self.held()
+        figures = [{"audience_id": o.audience_id, **o.plan.guard} for o in self.outcomes if o.plan]
+        description = ("no audience would lose too many members" if not held else
+                       "; ".join(f"audience {h['audience_id']}: {h['non_explicit_unsubscribes']} "
+                                 f"unsubscribes held back of {h['subscribed']} subscribed members"
+                                 for h in held) + " — re-run with allow_mass_unsubscribe to send them")
+        return AssetCheckResult(
+            check_name=GUARD_CHECK, asset_key="audience_sync", passed=not held,
+            severity=AssetCheckSeverity.ERROR, description=description,
+            metadata={"held_unsubscribes": MetadataValue.int(sum(h["non_explicit_unsubscribes"] for h in held)),
+                      "audiences": MetadataValue.json(figures)})
+
+    def status(self) -> str:
+        return "success" if not self.problem_count() else "partial"
+
+    def problem_count(self) -> int:
+        needs = self.skipped["reason"].isin(list(lc.NEEDS_A_PERSON)).sum() if len(self.skipped) else 0
+        return len(self.row_outcomes) + int(needs)
+
+    def metadata(self) -> dict[str, MetadataValue]:
+        reasons = Counter(self.skipped["reason"].tolist()) if len(self.skipped) else Counter()
+        calls = sum(plan_calls(o.plan, self.batch_size).total for o in self.outcomes if o.plan)
+        return {
+            **numbers({**self.totals, "skipped": len(self.skipped)}),
+            **numbers({f"skipped[{r}]": n for r, n in sorted(reasons.items())}),
+            **numbers(self.planned),
+            "planned_calls": MetadataValue.int(calls),
+            "audiences": MetadataValue.json([
+                {"audience_id": o.audience_id, "error": o.error, "frozen": o.frozen,
+                 "read_back": o.readback.read if o.readback else 0,
+                 **({k: len(getattr(o.plan, k)) for k in PLAN_FRAMES} if o.plan else {})}
+                for o in self.outcomes]),
+            "skipped_rows": table_metadata(self.skipped, ["audience_id", "contact_id", "email", "reason"],
+                                           limit=25),
+        }
 
 
-def _current_tags(state: pd.DataFrame, audience: str, plan: AudiencePlan) -> dict[str, set[str]]:
-    """Managed tags of the members whose tags the plan moves: all the push reads of them (a
-    dict for the whole audience would cost seconds at a million members)."""
-    moved: set[str] = set()
-    for frame in (plan.tag_adds, plan.tag_removes):
-        if len(frame):
-            moved.update(frame["subscriber_hash"].tolist())
-    if not moved:
-        return {}
-    return tags_by_hash(state[(state["audience_id"] == audience) & state["subscriber_hash"].isin(moved)])
-
-
-def _valid_segments(summary: pd.DataFrame) -> list[int]:
-    return summary.loc[summary["error"].isna(), "segment_id"].tolist() if len(summary) else []
-
-
-def _invalid_segments(summary: pd.DataFrame) -> list[tuple[int, str]]:
-    """(segment id, what is wrong with it) of every segment whose filters could not be used."""
+def _segments(summary: pd.DataFrame, *, valid: bool) -> list[int]:
     if not len(summary):
         return []
-    invalid = summary[summary["error"].notna()]
-    return list(zip(invalid["segment_id"].tolist(), invalid["error"].tolist(), strict=True))
+    return summary.loc[summary["error"].isna() == valid, "segment_id"].tolist()
 
 
-def _previews(plans: dict[str, AudiencePlan]) -> dict[str, MetadataValue]:
-    creates = pd.concat([p.creates.assign(audience_id=a) for a, p in plans.items() if len(p.creates)]) \
-        if any(len(p.creates) for p in plans.values()) else pd.DataFrame()
-    return {"preview_creates": table_metadata(creates, ["audience_id", "contact_id", "email"])} if len(creates) \
-        else {}
+def _record_segments(engine, org_id: str, summary: pd.DataFrame, scope, outcomes) -> None:
+    """Segments end `synced`, or `error` with the reason: invalid filters (C2) or a missing
+    audience (C3)."""
+    failed = {o.audience_id: o.error for o in outcomes if o.error}
+    for row in summary.to_dict("records") if len(summary) else []:
+        audience = row.get("audience_id") or (scope.audiences[0] if scope.audiences else None)
+        if row.get("error") is not None and not pd.isna(row.get("error")):
+            segment_store.set_status(engine, org_id, [row["segment_id"]], "error",
+                                     error=f"invalid segment: {row['error']}")
+        elif audience in failed:
+            segment_store.set_status(engine, org_id, [row["segment_id"]], "error", error=failed[audience])
+        else:
+            segment_store.set_status(engine, org_id, [row["segment_id"]], "synced")

@@ -6,11 +6,14 @@ are read, sorted by `last_changed`. Each page is applied as it arrives:
   application, nothing is written back) and `last_changed` of members already in
   `mailchimp_member_state` are refreshed — only rows where one of them differs are written, so
   re-reading a member changes nothing;
-- members that moved to unsubscribed or cleaned *in Mailchimp* withdraw the consent of the
-  org's contacts with that email (a `consent_events` row, source `mailchimp`, with Mailchimp's
-  reason), so the next push never fights them. A status this project set itself (the state
-  already says unsubscribed) is not a Mailchimp-side transition and withdraws nothing. Members
-  the project never pushed are not added to the state, but their opt-outs still withdraw consent.
+- what changed is judged by the member lifecycle (`sync.pull_plan`, `sync.lifecycle`): an opt-out
+  the project did not make withdraws the consent of every contact of the org with that address, a
+  re-subscribe after an opt-out gives it back (both through `effects.consent`, which keeps a newer
+  app consent), a status the project itself sent confirms its pending write, an address changed
+  in Mailchimp moves the member's state, a managed tag removed by hand is re-applied next push.
+  Members the project does not track are never added to the state, but their opt-outs still
+  withdraw consent. Archived members, which Mailchimp lists only on request, are read by a second
+  scan with its own cursor.
 
 Paging by key, not by offset. Plain offset paging over `sort_field=last_changed` skips members:
 when a member already read changes (or is archived) during the scan it leaves its place in the
@@ -46,90 +49,31 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.effects.consent import OPT_OUT, RESUBSCRIBE, MailchimpChange, apply_changes
 from mc_pipelines.mailchimp.client import PAGE_LIMIT, MailchimpClient
-from mc_pipelines.store import contacts, cursors, member_state
-from mc_pipelines.sync.timestamps import parse_mailchimp_time
+from mc_pipelines.store import cursors, member_state
+from mc_pipelines.store.clock import utcnow
+from mc_pipelines.sync.pull_plan import PULLED_COLUMNS, PulledMember, plan_page
 
 CURSOR_OVERLAP = timedelta(seconds=1)
-WITHDRAWING_STATUSES = frozenset({"unsubscribed", "cleaned"})
 MEMBER_FIELDS = ("members.id,members.email_address,members.status,members.last_changed,"
-                 "members.tags,members.unsubscribe_reason")
+                 "members.tags,members.unsubscribe_reason,members.contact_id")
 # A boundary second that keeps changing under the scan; far beyond anything but a runaway loop.
 MAX_RESTARTS = 100
 PREVIEW_LIMIT = 20
-DEFAULT_REASONS = {
-    "unsubscribed": "unsubscribed in Mailchimp",
-    "cleaned": "address cleaned by Mailchimp (hard bounce or abuse report)",
-}
-
-
-@dataclass(frozen=True)
-class PulledMember:
-    """The fields of a Mailchimp member the pull uses."""
-
-    subscriber_hash: str
-    email: str
-    status: str
-    tags: list[str]
-    last_changed: datetime | None
-    reason: str
-
-    @classmethod
-    def from_api(cls, member: dict[str, Any]) -> PulledMember:
-        """From a member object of `GET /lists/{id}/members` (fields `MEMBER_FIELDS`)."""
-        return cls(
-            subscriber_hash=member["id"], email=member["email_address"], status=member["status"],
-            tags=sorted(t["name"] for t in member.get("tags") or []),
-            last_changed=parse_mailchimp_time(member.get("last_changed")),
-            reason=member.get("unsubscribe_reason") or "",
-        )
-
-    @property
-    def state_values(self) -> tuple[str, list[str], datetime | None]:
-        """What the pull keeps of this member in `mailchimp_member_state`."""
-        return self.status, self.tags, self.last_changed
-
-    @property
-    def consent_detail(self) -> str:
-        """The `consent_events.detail` of a withdrawal caused by this member."""
-        return f"{self.status}: {self.reason or DEFAULT_REASONS.get(self.status, self.status)}"
-
-
-@dataclass
-class PagePlan:
-    """What one page changes: state rows to refresh and Mailchimp-side opt-outs."""
-
-    updates: dict[str, dict[str, Any]] = field(default_factory=dict)
-    withdrawals: list[PulledMember] = field(default_factory=list)
-
-
-def plan_page(members: list[PulledMember],
-              baseline: dict[str, tuple[str, list[str], datetime | None]]) -> PagePlan:
-    """Compare pulled members with the state (`baseline`: hash → status, tags, last_changed).
-
-    Only known members whose values differ are updated. An opt-out counts as made in Mailchimp
-    unless the state already holds that status or an unsubscribe this project sent."""
-    plan = PagePlan()
-    for member in members:
-        previous = baseline.get(member.subscriber_hash)
-        if previous is not None and previous != member.state_values:
-            status, tags, changed = member.state_values
-            plan.updates[member.subscriber_hash] = {
-                "status": status, "mailchimp_tags": tags, "last_changed": changed}
-        previous_status = previous[0] if previous else None
-        if member.status in WITHDRAWING_STATUSES and previous_status not in {"unsubscribed", member.status}:
-            plan.withdrawals.append(member)
-    return plan
+# Archived members are not listed without a status filter: a second scan reads them (B6).
+ARCHIVED_SCOPE = "archived"
 
 
 class MemberScan:
     """Keyset paging over one audience's members changed since `since` (see the module doc)."""
 
     def __init__(self, client: MailchimpClient, audience_id: str, since: datetime | None,
-                 page_size: int = PAGE_LIMIT) -> None:
+                 page_size: int = PAGE_LIMIT, status: str | None = None) -> None:
         if not 2 <= page_size <= PAGE_LIMIT:  # one member of every page is the anchor
             raise ValueError(f"page_size must be between 2 and {PAGE_LIMIT}, got {page_size}")
         self.client, self.audience_id, self.page_size = client, audience_id, page_size
+        self.status = status      # None: every status but archived; "archived": only those
         self.bound = since        # since_last_changed of the next request
         self.consumed = 0         # members read at the head of the `bound` listing
         self.anchor: str | None = None  # hash of the last member read, expected at consumed - 1
@@ -144,7 +88,7 @@ class MemberScan:
             offset = self.consumed - 1 if anchored else 0
             data = await self.client.get_members_page(
                 self.audience_id, since_last_changed=self.bound, offset=offset,
-                count=self.page_size, fields=MEMBER_FIELDS)
+                count=self.page_size, fields=MEMBER_FIELDS, status=self.status)
             self.requests += 1
             raw = data.get("members") or []
             if anchored and (not raw or raw[0]["id"] != self.anchor):
@@ -187,7 +131,12 @@ class AudiencePull:
     state_rows_changed: int = 0
     unsubscribed_in_mailchimp: int = 0
     cleaned_in_mailchimp: int = 0
+    resubscribed_in_mailchimp: int = 0
+    archived_in_mailchimp: int = 0
+    moved_in_mailchimp: int = 0
     consent_withdrawn: list[int] = field(default_factory=list)
+    consent_given: list[int] = field(default_factory=list)
+    consent_kept: list[int] = field(default_factory=list)  # opt-outs older than the app's consent
     transitions: list[dict[str, Any]] = field(default_factory=list)  # the first PREVIEW_LIMIT
     requests: int = 0
     restarts: int = 0
@@ -195,89 +144,121 @@ class AudiencePull:
 
 
 class _PageApplier:
-    """Applies pages of one audience's scan to the database (runs in a worker thread)."""
+    """Applies pages of one audience's scans to the database (runs in a worker thread)."""
 
     def __init__(self, engine: Engine, org_id: str, result: AudiencePull, *, dry_run: bool) -> None:
         self.engine, self.org_id, self.result, self.dry_run = engine, org_id, result, dry_run
         self.seen: set[str] = set()
         self.known: set[str] = set()
-        self.withdrawn: set[str] = set()
+        self.applied: set[tuple[str, str]] = set()  # (hash, status) consent changes done
         # dry runs write nothing, so later pages compare against what earlier pages would have written
-        self.overlay: dict[str, tuple[str, list[str], datetime | None]] = {}
+        self.overlay: dict[str, dict[str, Any]] = {}
 
-    def apply(self, page: list[PulledMember]) -> None:
+    def apply(self, page: list[PulledMember], *, cursor_scope: str | None = None) -> None:
         audience_id = self.result.audience_id
         hashes = [m.subscriber_hash for m in page]
-        baseline = member_state.pulled_fields(self.engine, self.org_id, audience_id, hashes)
-        baseline.update((h, self.overlay[h]) for h in hashes if h in self.overlay and h in baseline)
-        plan = plan_page(page, baseline)
+        baseline = member_state.lifecycle_rows(self.engine, self.org_id, audience_id, hashes,
+                                               PULLED_COLUMNS)
+        for h in hashes:
+            if h in self.overlay and h in baseline:
+                baseline[h] = {**baseline[h], **self.overlay[h]}
+        untracked = [m.contact_id for m in page if m.subscriber_hash not in baseline and m.contact_id]
+        by_contact = member_state.hashes_by_mailchimp_contact(
+            self.engine, self.org_id, audience_id, untracked) if untracked else {}
+        now = utcnow()
+        plan = plan_page(page, baseline, now, by_contact)
         self.seen.update(hashes)
         self.known.update(baseline)
-        self._withdraw([m for m in plan.withdrawals if m.subscriber_hash not in self.withdrawn])
+        self._consent(plan.opt_outs, OPT_OUT)
+        self._consent(plan.resubscribes, RESUBSCRIBE)
+        self.result.archived_in_mailchimp += sum(
+            1 for h, v in plan.updates.items() if v.get("status") == "archived"
+            and baseline[h].get("status") != "archived")
         if self.dry_run:
-            self.overlay.update((h, (v["status"], v["mailchimp_tags"], v["last_changed"]))
-                                for h, v in plan.updates.items())
+            self.overlay.update(plan.updates)
         else:
             member_state.update_existing(self.engine, self.org_id, audience_id, plan.updates)
+            for old, member in plan.moves:
+                member_state.follow_move(self.engine, self.org_id, audience_id, old,
+                                         member.subscriber_hash, member.email, now)
+        self.result.moved_in_mailchimp += len(plan.moves)
+        for old, member in plan.moves[:PREVIEW_LIMIT - len(self.result.transitions)]:
+            self.result.transitions.append({"audience_id": audience_id, "email": member.email,
+                                            "status": "moved", "reason": f"address changed in "
+                                            f"Mailchimp (was {old})", "contact_ids": []})
         newest = max((m.last_changed for m in page if m.last_changed), default=None)
-        if newest and (self.result.cursor is None or newest > self.result.cursor):
-            self.result.cursor = newest
+        scope = audience_id if cursor_scope is None else f"{audience_id}#{cursor_scope}"
+        if newest and (self.result.cursor is None or newest > self.result.cursor or cursor_scope):
+            if cursor_scope is None:
+                self.result.cursor = newest
             if not self.dry_run:
-                cursors.set_cursor(self.engine, self.org_id, audience_id, newest)
+                cursors.set_cursor(self.engine, self.org_id, scope, newest)
         self.result.members_seen = len(self.seen)
         self.result.known_members_seen = len(self.known)
         self.result.state_rows_changed += len(plan.updates)
 
-    def _withdraw(self, members: list[PulledMember]) -> None:
+    def _consent(self, members: list[PulledMember], kind: str) -> None:
+        members = [m for m in members if (m.subscriber_hash, m.status) not in self.applied]
         if not members:
             return
-        ids = contacts.contact_ids_by_email(self.engine, self.org_id, [m.email for m in members])
-        by_detail: dict[str, list[PulledMember]] = {}
+        changes = [MailchimpChange(m.email, kind, m.last_changed,
+                                   f"{m.consent_detail} (audience {self.result.audience_id})")
+                   for m in members]
+        outcome = apply_changes(self.engine, self.org_id, changes, dry_run=self.dry_run)
+        self.result.consent_withdrawn += outcome.withdrawn
+        self.result.consent_given += outcome.given
+        self.result.consent_kept += outcome.kept
         for member in members:
-            by_detail.setdefault(member.consent_detail, []).append(member)
-        for detail, group in by_detail.items():
-            group_ids = [i for m in group for i in ids.get(m.email.strip().lower(), [])]
-            changed = [] if self.dry_run else contacts.withdraw_consent(
-                self.engine, self.org_id, group_ids, source="mailchimp",
-                detail=f"{detail} (audience {self.result.audience_id})")
-            self.result.consent_withdrawn += changed
-        for member in members:
-            self.withdrawn.add(member.subscriber_hash)
-            if member.status == "cleaned":
+            self.applied.add((member.subscriber_hash, member.status))
+            if kind == RESUBSCRIBE:
+                self.result.resubscribed_in_mailchimp += 1
+            elif member.status == "cleaned":
                 self.result.cleaned_in_mailchimp += 1
             else:
                 self.result.unsubscribed_in_mailchimp += 1
             if len(self.result.transitions) < PREVIEW_LIMIT:
+                key = member.email.strip().lower()
                 self.result.transitions.append({
                     "audience_id": self.result.audience_id, "email": member.email,
                     "status": member.status, "reason": member.consent_detail,
-                    "contact_ids": ids.get(member.email.strip().lower(), []),
+                    "contact_ids": outcome.contact_ids.get(key, []),
                 })
+
+
+async def _scan(scan: MemberScan, applier: _PageApplier, cursor_scope: str | None) -> None:
+    """Apply every page of `scan`; the next page is fetched while the current one is written."""
+    pending = asyncio.ensure_future(scan.next_page())
+    try:
+        while (page := await pending) is not None:
+            pending = asyncio.ensure_future(scan.next_page())
+            await asyncio.to_thread(applier.apply, page, cursor_scope=cursor_scope)
+    finally:
+        if not pending.done():
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
 
 
 async def pull_audience(client: MailchimpClient, engine: Engine, org_id: str, audience_id: str,
                         *, dry_run: bool = False, full_refresh: bool = False,
                         page_size: int = PAGE_LIMIT) -> AudiencePull:
-    """Pull one audience's changes since its cursor and apply them (unless `dry_run`).
+    """Pull one audience's changes since its cursors and apply them (unless `dry_run`): members
+    of every status but archived, then archived members (Mailchimp lists those only on request).
 
-    `full_refresh` reads the whole audience (ignoring the cursor), e.g. to pick up tag changes
-    Mailchimp did not mark as changes. The next page is fetched while the current one is
-    written."""
+    `full_refresh` reads the whole audience (ignoring the cursors), e.g. to pick up tag changes
+    Mailchimp did not mark as changes (E2, D4)."""
     result = AudiencePull(audience_id)
     result.cursor = await asyncio.to_thread(cursors.get_cursor, engine, org_id, audience_id)
-    since = None if full_refresh or result.cursor is None else result.cursor - CURSOR_OVERLAP
-    scan = MemberScan(client, audience_id, since, page_size)
+    archived_cursor = await asyncio.to_thread(cursors.get_cursor, engine, org_id,
+                                              f"{audience_id}#{ARCHIVED_SCOPE}")
     applier = _PageApplier(engine, org_id, result, dry_run=dry_run)
-    pending = asyncio.ensure_future(scan.next_page())
-    try:
-        while (page := await pending) is not None:
-            pending = asyncio.ensure_future(scan.next_page())
-            await asyncio.to_thread(applier.apply, page)
-    finally:
-        if not pending.done():
-            pending.cancel()
-            await asyncio.gather(pending, return_exceptions=True)
-    result.requests, result.restarts = scan.requests, scan.restarts
+    scans = []
+    for cursor, status in ((result.cursor, None), (archived_cursor, ARCHIVED_SCOPE)):
+        since = None if full_refresh or cursor is None else cursor - CURSOR_OVERLAP
+        scan = MemberScan(client, audience_id, since, page_size, status=status)
+        await _scan(scan, applier, status)
+        scans.append(scan)
+    result.requests = sum(s.requests for s in scans)
+    result.restarts = sum(s.restarts for s in scans)
     return result
 
 

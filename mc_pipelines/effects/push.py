@@ -1,34 +1,49 @@
-"""Applies one audience's sync plan to Mailchimp in bulk and records what Mailchimp accepted.
+"""Applies one audience's sync plan to Mailchimp and records what Mailchimp answered.
 
-Phases run in order — creates, updates, unsubscribes, managed tags — each as ≤500-member calls
-sent concurrently (the client caps connections per account). State is written per call, and only
-for rows Mailchimp accepted, so a run killed at any point leaves a state that never claims more
-than Mailchimp holds; the next run converges:
-- creates are announced first as `creating` rows (no payload hash), so members created just
-  before a crash are recognised by the next status pull instead of looking marketer-made;
-- transient per-row failures keep no payload hash and are retried next run even if unchanged;
-- terminal outcomes (compliance state, forgotten email, fake/invalid address, existing
-  non-project member) are recorded in `sync_errors` and parked, not retried until the data changes.
+Phases run in order — address changes, creates, field updates, status changes, managed tags.
+Every write that could be misread if its answer were lost is announced first: the state row gets
+an `intent` (and its time) before the call and loses it with the answer, so a run killed at any
+point, or an answer dropped on the way back, leaves a row the next run reads back before planning
+(`effects.readback`). State is written only for what Mailchimp acknowledged; the state never
+claims more than Mailchimp holds.
+
+- Creates: batch subscribe (≤500 a call, update_existing false, status subscribed) carrying the
+  project's signup marker (`timestamp_signup` = the intent's time). "Already a list member" is
+  read back: the project's own create (marker matches) or a linked member with the status read
+  (B5). Refusals for the row's data are parked with the payload (retried when it changes, C5).
+- Field updates: PATCH without a status (B1, B7). Refusals for data are parked until the data
+  changes (C7).
+- Status changes: PATCH with exactly the status the plan chose from the one just read
+  (unsubscribe, re-subscribe, double opt-in request).
+- Address changes: PATCH `email_address` on the old member (B10); where Mailchimp refuses, the old
+  member leaves as on any exit and the new address is created.
+- Managed tags: static-segment add/remove batches (≤500 emails a call); only members Mailchimp
+  holds get tags; the state records the managed tags that moved.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.effects.consent import OPT_OUT, MailchimpChange, apply_changes
 from mc_pipelines.mailchimp.client import MailchimpClient, subscriber_hash
+from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS, MailchimpError, ResourceNotFound
 from mc_pipelines.store import member_state
 from mc_pipelines.store.clock import utcnow
+from mc_pipelines.sync import lifecycle as lc
 from mc_pipelines.sync.batching import chunk
 from mc_pipelines.sync.diff import AudiencePlan
 from mc_pipelines.sync.outcomes import RETRYABLE_OUTCOMES, classify_row_error
+from mc_pipelines.sync.timestamps import parse_mailchimp_time
 
-PARKED_STATUS = "rejected"
+COUNTS = ("created", "linked", "updated", "email_changed", "unsubscribed", "resubscribed",
+          "reconfirmation_requested", "tags_added", "tags_removed", "failed", "parked")
 
 
 @dataclass
@@ -36,19 +51,12 @@ class PushReport:
     """Counts and per-row outcomes of one audience's push."""
 
     audience_id: str
-    created: int = 0
-    updated: int = 0
-    unsubscribed: int = 0
-    tags_added: int = 0
-    tags_removed: int = 0
-    failed: int = 0
-    parked: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
     outcomes: list[dict[str, Any]] = field(default_factory=list)
 
-    def counts(self) -> dict[str, int]:
-        """The numeric fields, for metadata and run summaries."""
-        return {k: getattr(self, k) for k in
-                ("created", "updated", "unsubscribed", "tags_added", "tags_removed", "failed", "parked")}
+    def add(self, name: str, n: int = 1) -> None:
+        """Count `n` more rows under `name` (one of `COUNTS`)."""
+        self.counts[name] += n
 
 
 class _Rows:
@@ -66,13 +74,12 @@ class AudiencePusher:
     """Pushes one audience's plan; holds what the phases learn about each other."""
 
     def __init__(self, client: MailchimpClient, engine: Engine, org_id: str, audience_id: str,
-                 *, batch_size: int = 500, interrupted: frozenset[str] = frozenset()) -> None:
+                 *, batch_size: int = 500) -> None:
         self.client, self.engine, self.org_id, self.audience_id = client, engine, org_id, audience_id
-        self.interrupted = interrupted  # hashes a previous run left `creating`
         self.batch_size = batch_size
         self.report = PushReport(audience_id)
-        # hashes that take no tag this run: creates Mailchimp did not confirm, and members it
-        # reported as already there (someone else's: never touched)
+        # hashes that take no tag this run: creates Mailchimp did not confirm as the project's,
+        # members just linked (their prior tags are known from the next run on)
         self.absent: set[str] = set()
 
     async def _save(self, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
@@ -82,131 +89,237 @@ class AudiencePusher:
             await asyncio.to_thread(member_state.save_rows, self.engine, self.org_id, rows, columns)
 
     def _outcome(self, row: dict[str, Any] | None, email: str, code: str, message: str) -> None:
-        self.report.outcomes.append({
-            "audience_id": self.audience_id, "contact_id": None if row is None else int(row["contact_id"]),
-            "email": email, "error_code": code, "message": message,
-        })
+        cid = None if row is None or pd.isna(row.get("contact_id")) else int(row["contact_id"])
+        self.report.outcomes.append({"audience_id": self.audience_id, "contact_id": cid,
+                                     "email": email, "error_code": code, "message": message})
 
-    async def _batches(self, rows: pd.DataFrame, handler) -> None:
-        records = rows.to_dict("records")
-        await asyncio.gather(*[handler(part) for part in chunk(records, self.batch_size)])
+    async def _each_chunk(self, rows: pd.DataFrame,
+                          handler: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
+        if len(rows):
+            await asyncio.gather(*[handler(part) for part in chunk(rows.to_dict("records"),
+                                                                    self.batch_size)])
+
+    async def _announce(self, rows: list[dict[str, Any]], intent: str, at: Any,
+                        extra: Sequence[str] = ()) -> None:
+        """Record the intent before the write (so a lost answer is read back, not misread)."""
+        await self._save([{"subscriber_hash": r["subscriber_hash"], "intent": intent,
+                           "intent_at": at, **{c: r[c] for c in extra}} for r in rows],
+                         ["intent", "intent_at", *extra])
+
+    # -- address changes (B10) -------------------------------------------------------------------
+    async def change_addresses(self, changes: pd.DataFrame, state: pd.DataFrame) -> pd.DataFrame:
+        """Move members to their contact's new address; returns the rows Mailchimp refused (the
+        old member then leaves and the new address is created)."""
+        if not len(changes):
+            return changes
+        rows = changes.to_dict("records")
+        now = utcnow()
+        await self._announce([{"subscriber_hash": r["old_hash"]} for r in rows], lc.INTENT_EMAIL, now)
+        answers = await asyncio.gather(*[self._patch(r["old_email"], {
+            "email_address": r["email"], "merge_fields": r["merge_fields"]}) for r in rows])
+        by_hash = state.set_index("subscriber_hash", drop=False)
+        refused, moved = [], []
+        for row, (member, error) in zip(rows, answers, strict=True):
+            if member is None:
+                self._outcome(row, row["email"], "email_change_refused", str(error))
+                refused.append(row)
+                continue
+            old = by_hash.loc[row["old_hash"]].to_dict()
+            moved.append({**old, "subscriber_hash": row["subscriber_hash"], "email": row["email"],
+                          "contact_id": int(row["contact_id"]), "payload_hash": row["payload_hash"],
+                          "status": member.get("status", old["status"]), "intent": None,
+                          "intent_at": None, "status_read_at": now, "moved_from_hash": None})
+            self.report.add("email_changed")
+        columns = [c for c in member_state.DIFF_COLUMNS if c not in ("audience_id", "subscriber_hash")]
+        await self._save([{k: v for k, v in m.items() if k in columns or k == "subscriber_hash"}
+                          for m in moved], columns)
+        if moved:
+            await asyncio.to_thread(member_state.forget_rows, self.engine, self.org_id,
+                                    self.audience_id, [r["old_hash"] for r in rows
+                                                       if r["old_hash"] not in {x["old_hash"] for x in refused}])
+        await self._save([{"subscriber_hash": r["old_hash"], "intent": None, "intent_at": None}
+                          for r in refused], ["intent", "intent_at"])
+        return pd.DataFrame(refused, columns=changes.columns)
 
     # -- creates ---------------------------------------------------------------------------------
     async def create(self, creates: pd.DataFrame) -> None:
         """New members by batch subscribe (update_existing false, status subscribed)."""
         if creates.empty:
             return
-        await self._save([{"subscriber_hash": r["subscriber_hash"], "contact_id": int(r["contact_id"]),
-                           "email": r["email"], "status": "creating", "payload_hash": None, "managed": True}
-                          for r in creates.to_dict("records")],
-                         ["contact_id", "email", "status", "payload_hash", "managed"])
+        at = utcnow().replace(microsecond=0)
         self.absent.update(creates["subscriber_hash"])
-        await self._batches(creates, self._create_chunk)
+        await self._save([{"subscriber_hash": r["subscriber_hash"], "contact_id": int(r["contact_id"]),
+                           "email": r["email"], "ownership": lc.NO_MEMBER, "status": lc.UNKNOWN,
+                           "intent": lc.INTENT_CREATE, "intent_at": at, "payload_hash": None,
+                           "parked": None} for r in creates.to_dict("records")],
+                         ["contact_id", "email", "ownership", "status", "intent", "intent_at",
+                          "payload_hash", "parked"])
+        marker = lc.signup_marker(at)
 
-    async def _create_chunk(self, part: list[dict[str, Any]]) -> None:
+        async def send(part: list[dict[str, Any]]) -> None:
+            await self._create_chunk(part, at, marker)
+
+        await self._each_chunk(creates, send)
+
+    async def _create_chunk(self, part: list[dict[str, Any]], at: Any, marker: str) -> None:
         rows = _Rows(part)
-        result = await self.client.batch_subscribe(
-            self.audience_id,
-            [{"email_address": r["email"], "status": "subscribed", "merge_fields": r["merge_fields"]} for r in part],
-            update_existing=False,
-        )
+        result = await self.client.batch_subscribe(self.audience_id, [
+            {"email_address": r["email"], "status": lc.SUBSCRIBED, "merge_fields": r["merge_fields"],
+             "timestamp_signup": marker} for r in part], update_existing=False)
         now = utcnow()
-        accepted = []
+        saved: list[dict[str, Any]] = []
         for member in result.created:
             row = rows.get(member["email_address"])
             if row is None:
                 continue
             self.absent.discard(row["subscriber_hash"])
-            accepted.append({"subscriber_hash": row["subscriber_hash"], "status": member.get("status", "subscribed"),
-                             "payload_hash": row["payload_hash"], "last_synced_at": now, "managed": True})
-        self.report.created += len(accepted)
-        parked = []
+            saved.append(self._created(row, member, now))
+        self.report.add("created", len(saved))
+        exists = []
         for error in result.errors:
             row = rows.get(error.email)
             code = classify_row_error(error.code, error.message)
-            if row is not None and code == "member_exists":
-                adopted = await self._adopt_own_create(row, error.email, result.ambiguous, now)
-                if adopted is not None:
-                    self.absent.discard(row["subscriber_hash"])
-                    accepted.append(adopted)
-                    self.report.created += 1
-                    continue
-            self._outcome(row, error.email, code, error.message)
             if row is None:
-                continue
-            if code in RETRYABLE_OUTCOMES:
-                self.report.failed += 1
-                continue
-            self.report.parked += 1
-            if code == "member_exists":  # someone else's member: recorded, never touched (stays absent)
-                parked.append({"subscriber_hash": row["subscriber_hash"], "managed": False,
-                               "status": "unknown", "payload_hash": row["payload_hash"], "last_synced_at": now})
+                self._outcome(None, error.email, code, error.message)
+            elif code == "member_exists":
+                exists.append(row)
             else:
-                parked.append({"subscriber_hash": row["subscriber_hash"], "managed": True,
-                               "status": PARKED_STATUS, "payload_hash": row["payload_hash"], "last_synced_at": now})
-        await self._save(accepted + parked, ["status", "payload_hash", "last_synced_at", "managed"])
+                self._outcome(row, error.email, code, error.message)
+                saved.append(self._not_created(row, code, now))
+        await self._save(saved, ["ownership", "status", "status_origin", "status_read_at", "intent",
+                                 "intent_at", "payload_hash", "parked", "mailchimp_contact_id"])
+        if exists:
+            await self._read_back_creates(exists, at)
 
-    async def _adopt_own_create(self, row: dict[str, Any], email: str, ambiguous: set[str],
-                                now: Any) -> dict[str, Any] | None:
-        """A create answered "already a list member" that is this project's own earlier write:
-        either the accepted attempt followed one whose answer was lost (the member was created
-        from this very payload), or the row was left `creating` by an interrupted run (the
-        member's current status is read back). Returns the state row, or None if not ours."""
-        if email.lower() in ambiguous:
-            return {"subscriber_hash": row["subscriber_hash"], "status": "subscribed", "managed": True,
-                    "payload_hash": row["payload_hash"], "last_synced_at": now}
-        if row["subscriber_hash"] in self.interrupted:
-            member = await self.client.get_member(self.audience_id, email)
-            return {"subscriber_hash": row["subscriber_hash"], "status": member.get("status", "unknown"),
-                    "managed": True, "payload_hash": None, "last_synced_at": now}
-        return None
+    def _created(self, row: dict[str, Any], member: dict[str, Any], now: Any) -> dict[str, Any]:
+        return {"subscriber_hash": row["subscriber_hash"], "ownership": lc.CREATED,
+                "status": member.get("status", lc.SUBSCRIBED), "status_origin": lc.PROJECT,
+                "status_read_at": now, "intent": None, "intent_at": None,
+                "payload_hash": row["payload_hash"], "parked": None,
+                "mailchimp_contact_id": member.get("contact_id")}
 
-    # -- updates and unsubscribes ----------------------------------------------------------------
-    async def update(self, updates: pd.DataFrame) -> None:
-        """Changed members, sent with the status Mailchimp holds for them now (no status flip)."""
-        await self._batches(updates, self._update_chunk)
+    def _not_created(self, row: dict[str, Any], code: str, now: Any) -> dict[str, Any]:
+        retry = code in RETRYABLE_OUTCOMES
+        self.report.add("failed" if retry else "parked")
+        return {"subscriber_hash": row["subscriber_hash"], "ownership": lc.NO_MEMBER,
+                "status": lc.ABSENT, "status_origin": None, "status_read_at": now, "intent": None,
+                "intent_at": None, "payload_hash": None if retry else row["payload_hash"],
+                "parked": None if retry else code, "mailchimp_contact_id": None}
 
-    async def _update_chunk(self, part: list[dict[str, Any]]) -> None:
-        await self._send_existing(part, [
-            {"email_address": r["email"], "status": r["status"], "merge_fields": r["merge_fields"]} for r in part
-        ], unsubscribing=False)
-
-    async def unsubscribe(self, unsubscribes: pd.DataFrame) -> None:
-        """Members no longer desired (consent withdrawn, deleted, left the audience's segments)."""
-        await self._batches(unsubscribes, self._unsubscribe_chunk)
-
-    async def _unsubscribe_chunk(self, part: list[dict[str, Any]]) -> None:
-        await self._send_existing(part, [{"email_address": r["email"], "status": "unsubscribed"} for r in part],
-                                  unsubscribing=True)
-
-    async def _send_existing(self, part: list[dict[str, Any]], members: list[dict[str, Any]],
-                             *, unsubscribing: bool) -> None:
-        rows = _Rows(part)
-        result = await self.client.batch_subscribe(self.audience_id, members, update_existing=True)
+    async def _read_back_creates(self, rows: list[dict[str, Any]], at: Any) -> None:
+        """"Already a list member": read each back — the project's own earlier create (its answer
+        was lost) or a member that existed before (linked, with the status read) (B5)."""
+        members = await asyncio.gather(*[self._get(r["email"]) for r in rows])
         now = utcnow()
-        accepted = []
-        for member in result.updated + result.created:
-            row = rows.get(member["email_address"])
-            if row is None:
+        saved = []
+        changes = []
+        for row, member in zip(rows, members, strict=True):
+            state = {"ownership": lc.NO_MEMBER, "intent": lc.INTENT_CREATE, "intent_at": at}
+            outcome = lc.after_read(state, member, now)
+            if outcome.opted_out and member is not None:
+                changes.append(MailchimpChange(
+                    row["email"], OPT_OUT, parse_mailchimp_time(member.get("last_changed")),
+                    f"{member.get('status')} in Mailchimp before the project linked it "
+                    f"(audience {self.audience_id})"))
+            values = {"subscriber_hash": row["subscriber_hash"], "prior_tags": [], **outcome.values}
+            if values.get("ownership") == lc.CREATED:
+                values["payload_hash"] = row["payload_hash"]
+                self.absent.discard(row["subscriber_hash"])
+                self.report.add("created")
+            else:
+                values["payload_hash"] = None  # a linked member's fields are brought up to date next
+                self.report.add("linked")
+            saved.append(values)
+        await self._save(saved, ["ownership", "status", "status_origin", "status_read_at", "intent",
+                                 "intent_at", "payload_hash", "prior_tags", "mailchimp_contact_id"])
+        await asyncio.to_thread(apply_changes, self.engine, self.org_id, changes)
+
+    # -- field updates and status changes ----------------------------------------------------
+    async def update(self, updates: pd.DataFrame) -> None:
+        """Merge fields only, never a status (PATCH without `status`)."""
+        if not len(updates):
+            return
+        rows = updates.to_dict("records")
+        answers = await self._patch_all([(r["email"], {"merge_fields": r["merge_fields"]}) for r in rows])
+        now = utcnow()
+        saved = []
+        for row, (member, error) in zip(rows, answers, strict=True):
+            if member is not None:
+                self.report.add("updated")
+                saved.append({"subscriber_hash": row["subscriber_hash"], "payload_hash": row["payload_hash"],
+                              "status": member.get("status"), "status_read_at": now, "parked": None})
                 continue
-            saved = {"subscriber_hash": row["subscriber_hash"], "status": member.get("status"), "last_synced_at": now}
-            if not unsubscribing:
-                saved["payload_hash"] = row["payload_hash"]
-            accepted.append(saved)
-        failed = []
-        for error in result.errors:
-            row = rows.get(error.email)
-            self._outcome(row, error.email, classify_row_error(error.code, error.message), error.message)
-            self.report.failed += 1
-            if row is not None and not unsubscribing:  # retried next run even if unchanged
-                failed.append({"subscriber_hash": row["subscriber_hash"], "payload_hash": None})
-        if unsubscribing:
-            self.report.unsubscribed += len(accepted)
-            await self._save(accepted, ["status", "last_synced_at"])
-        else:
-            self.report.updated += len(accepted)
-            await self._save(accepted, ["status", "payload_hash", "last_synced_at"])
-            await self._save(failed, ["payload_hash"])
+            code = _error_code(error)
+            self._outcome(row, row["email"], code, str(error))
+            if isinstance(error, ResourceNotFound):  # gone from Mailchimp (deleted permanently)
+                self.report.add("failed")
+                saved.append({"subscriber_hash": row["subscriber_hash"], "status": lc.ABSENT,
+                              "ownership": lc.NO_MEMBER, "payload_hash": None, "parked": None,
+                              "status_read_at": now})
+            elif code in RETRYABLE_OUTCOMES:
+                self.report.add("failed")
+                saved.append({"subscriber_hash": row["subscriber_hash"], "payload_hash": None,
+                              "parked": None})
+            else:  # refused for its data: parked until the data changes (C7)
+                self.report.add("parked")
+                saved.append({"subscriber_hash": row["subscriber_hash"], "payload_hash": row["payload_hash"],
+                              "parked": code})
+        for group in _split(saved):
+            await self._save(group, [k for k in group[0] if k != "subscriber_hash"])
+
+    async def change_status(self, rows: pd.DataFrame, status_of: Callable[[dict[str, Any]], str]) -> None:
+        """Explicit status changes, each to the status the plan chose from the one just read."""
+        if not len(rows):
+            return
+        records = rows.to_dict("records")
+        now = utcnow()
+        intents = {lc.UNSUBSCRIBED: lc.INTENT_UNSUBSCRIBE, lc.SUBSCRIBED: lc.INTENT_SUBSCRIBE,
+                   lc.PENDING: lc.INTENT_PENDING}
+        for wanted in {status_of(r) for r in records}:
+            await self._announce([r for r in records if status_of(r) == wanted], intents[wanted], now)
+        answers = await self._patch_all([(r["email"], {"status": status_of(r)}) for r in records])
+        saved = []
+        for row, (member, error) in zip(records, answers, strict=True):
+            wanted = status_of(row)
+            if member is not None:
+                self.report.add({lc.UNSUBSCRIBED: "unsubscribed", lc.SUBSCRIBED: "resubscribed",
+                                 lc.PENDING: "reconfirmation_requested"}[wanted])
+                saved.append({"subscriber_hash": row["subscriber_hash"], "status": member.get("status", wanted),
+                              "status_origin": lc.PROJECT, "status_read_at": now, "intent": None,
+                              "intent_at": None})
+                continue
+            code = _error_code(error)
+            self._outcome(row, row["email"], code, str(error))
+            self.report.add("failed")
+            if error is not None and _answered(error):  # refused: nothing changed in Mailchimp
+                values = {"subscriber_hash": row["subscriber_hash"], "intent": None, "intent_at": None}
+                if isinstance(error, ResourceNotFound):
+                    values.update(status=lc.ABSENT, ownership=lc.NO_MEMBER, status_origin=None)
+                elif code == "compliance_state":  # the opt-out is the person's: never the project's
+                    values.update(status_origin=lc.MAILCHIMP)
+                saved.append(values)
+            # otherwise the answer was lost: the intent stays and the next run reads it back
+        for group in _split(saved):
+            await self._save(group, [k for k in group[0] if k != "subscriber_hash"])
+
+    async def _patch_all(self, calls: list[tuple[str, dict[str, Any]]]
+                         ) -> list[tuple[dict[str, Any] | None, MailchimpError | None]]:
+        return list(await asyncio.gather(*[self._patch(email, body) for email, body in calls]))
+
+    async def _patch(self, email: str, body: dict[str, Any]
+                     ) -> tuple[dict[str, Any] | None, MailchimpError | None]:
+        try:
+            return await self.client.patch_member(self.audience_id, email, body), None
+        except MailchimpError as exc:
+            if isinstance(exc, ACCOUNT_LEVEL_ERRORS):
+                raise
+            return None, exc
+
+    async def _get(self, email: str) -> dict[str, Any] | None:
+        try:
+            return await self.client.get_member(self.audience_id, email)
+        except ResourceNotFound:
+            return None
 
     # -- managed tags ----------------------------------------------------------------------------
     async def tags(self, adds: pd.DataFrame, removes: pd.DataFrame, current: dict[str, set[str]]) -> None:
@@ -228,15 +341,15 @@ class AudiencePusher:
                 touched.setdefault(h, set(current.get(h, set()))).add(tag)
             for email in removed:
                 h = emails.get(email.lower()) or subscriber_hash(email)
-                touched.setdefault(h, set(current.get(h, set()))).discard(tag)
+                kept = touched.setdefault(h, set(current.get(h, set())))
+                kept -= {t for t in kept if t.casefold() == tag.casefold()}
         await self._save([{"subscriber_hash": h, "managed_tags": sorted(t)} for h, t in touched.items()],
                          ["managed_tags"])
 
     async def _segment_ids(self, tags: list[str]) -> dict[str, int]:
         """The static segment (tag) id of each tag from ONE listing of the audience's static
-        segments — not one listing per tag — matched as `ensure_static_segment` does (the exact
-        name, else the same name ignoring case; the first one listed); tags not found go
-        through `ensure_static_segment`, which looks again and creates them safely."""
+        segments — the exact name, else the same name ignoring case; tags not found go through
+        `ensure_static_segment`, which looks again and creates them safely."""
         exact: dict[str, int] = {}
         folded: dict[str, int] = {}
         for segment in await self.client.list_segments(self.audience_id, type="static"):
@@ -261,41 +374,66 @@ class AudiencePusher:
         failed = set()
         for error in result.errors:
             self._outcome(rows.get(error.email), error.email, "tag_failed", f"tag {tag!r}: {error.message}")
-            self.report.failed += 1
+            self.report.add("failed")
             failed.add(error.email.lower())
-        self.report.tags_added += len(result.added)
-        self.report.tags_removed += len(result.removed)
+        self.report.add("tags_added", len(result.added))
+        self.report.add("tags_removed", len(result.removed))
         # Mailchimp reports only the emails it changed: one already in (or already out of) the
         # segment — e.g. moved by a run killed before it recorded the move — is not reported, yet
-        # the move is done. So every email not refused is done (see update_segment_members).
+        # the move is done. So every email not refused is done.
         return (tag, [e for e in add if e.lower() not in failed],
                 [e for e in remove if e.lower() not in failed])
 
 
-async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, audience_id: str,
-                        plan: AudiencePlan, current_tags: dict[str, set[str]], *,
-                        batch_size: int = 500, interrupted: frozenset[str] = frozenset()) -> PushReport:
-    """Apply `plan` to one audience: creates, updates, unsubscribes, then managed tags.
+def _error_code(error: MailchimpError | None) -> str:
+    if error is None:
+        return "other"
+    return classify_row_error(getattr(error, "title", None) or type(error).__name__, str(error))
 
-    `interrupted` holds the members a previous run left `creating` (see `creating_hashes`)."""
-    pusher = AudiencePusher(client, engine, org_id, audience_id, batch_size=batch_size,
-                            interrupted=interrupted)
-    await pusher.create(plan.creates)
+
+def _answered(error: MailchimpError) -> bool:
+    """True when Mailchimp answered with a refusal (the write did not happen); False when the
+    answer is unknown (transport errors, 5xx after retries)."""
+    status = getattr(error, "status", None)
+    return isinstance(status, int) and 400 <= status < 500 and status != 429
+
+
+def _split(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows grouped by the set of columns they carry (one upsert per column set)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return list(groups.values())
+
+
+async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, audience_id: str,
+                        plan: AudiencePlan, state: pd.DataFrame, *, batch_size: int = 500) -> PushReport:
+    """Apply `plan` to one audience (its resolved `state` gives the members' current tags)."""
+    pusher = AudiencePusher(client, engine, org_id, audience_id, batch_size=batch_size)
+    refused = await pusher.change_addresses(plan.email_changes, state)
+    creates = plan.creates
+    if len(refused):
+        creates = pd.concat([creates, refused[list(creates.columns)]], ignore_index=True)
+    await pusher.create(creates)
     await pusher.update(plan.updates)
-    await pusher.unsubscribe(plan.unsubscribes)
-    await pusher.tags(plan.tag_adds, plan.tag_removes, current_tags)
+    unsubscribes = plan.unsubscribes
+    if len(refused):
+        old = state[state["subscriber_hash"].isin(refused["old_hash"])
+                    & state["status"].isin(list(lc.MAILABLE)) & (state["ownership"] == lc.CREATED)]
+        unsubscribes = pd.concat([unsubscribes, old[["subscriber_hash", "contact_id", "email"]]
+                                  .assign(reason="email_changed", explicit=False)], ignore_index=True)
+    await pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED)
+    await pusher.change_status(plan.resubscribes, lambda r: r["status"])
+    await pusher.tags(plan.tag_adds, plan.tag_removes, tags_by_hash(state, plan))
     return pusher.report
 
 
-def creating_hashes(state: pd.DataFrame) -> frozenset[str]:
-    """Members whose create a previous run sent but never saw confirmed."""
-    if state.empty:
-        return frozenset()
-    return frozenset(state.loc[state["status"] == "creating", "subscriber_hash"])
-
-
-def tags_by_hash(state: pd.DataFrame) -> dict[str, set[str]]:
-    """Managed tags per member from an audience's state frame."""
+def tags_by_hash(state: pd.DataFrame, plan: AudiencePlan | None = None) -> dict[str, set[str]]:
+    """Managed tags per member (only the members whose tags the plan moves, when given: a dict
+    for a whole million-member audience would cost seconds)."""
     if state.empty:
         return {}
+    if plan is not None:
+        moved = set(plan.tag_adds["subscriber_hash"]) | set(plan.tag_removes["subscriber_hash"])
+        state = state[state["subscriber_hash"].isin(moved)]
     return {h: set(t or ()) for h, t in zip(state["subscriber_hash"], state["managed_tags"], strict=False)}

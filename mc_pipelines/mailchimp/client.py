@@ -729,6 +729,21 @@ class MailchimpClient:
             context={"list_id": list_id, "email": email_or_hash},
         )
 
+    async def patch_member(self, list_id: str, email_or_hash: str,
+                           body: Mapping[str, Any]) -> dict[str, Any]:
+        """``PATCH /lists/{list_id}/members/{subscriber_hash}`` — change only what ``body`` holds.
+
+        Without ``status`` it never changes the member's status; with it, it asks for exactly that
+        status (subject to Mailchimp's compliance rules). A missing member is
+        :class:`ResourceNotFound`, never created."""
+        return await self._request(
+            "PATCH",
+            "/lists/{list_id}/members/{subscriber_hash}",
+            path={"list_id": list_id, "subscriber_hash": _member_hash(email_or_hash)},
+            json_body=dict(body),
+            context={"list_id": list_id, "email": email_or_hash},
+        )
+
     async def upsert_member(
         self,
         list_id: str,

@@ -40,6 +40,8 @@ class Connection:
     last_sync_status: str | None
     last_error: str | None
     webhook_secret_hash: str | None = field(default=None, repr=False)
+    existing_members: str = "update"
+    reconsent: str = "pending"
 
     @property
     def active(self) -> bool:

@@ -1,8 +1,9 @@
-"""Reading the application's contacts and writing back consent withdrawals."""
+"""Reading the application's contacts and writing back consent changes (audited)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 import pandas as pd
 import sqlalchemy as sa
@@ -10,7 +11,8 @@ from sqlalchemy.engine import Engine
 
 from mc_pipelines.store.clock import new_id, utcnow
 from mc_pipelines.store.frames import read_frame
-from mc_pipelines.store.tables import consent_events, contacts
+from mc_pipelines.store.tables import audit_log, consent_events, contacts
+from mc_pipelines.sync.emails import normalise_email
 
 CONTACT_COLUMNS = [
     "id", "org_id", "email", "first_name", "last_name", "phone", "contact_type", "department",
@@ -39,22 +41,41 @@ def read_live_contacts(engine: Engine, org_id: str) -> pd.DataFrame:
 
 
 def withdraw_consent(
-    engine: Engine, org_id: str, contact_ids: Iterable[int], *, source: str, detail: str
+    engine: Engine, org_id: str, contact_ids: Iterable[int], *, source: str, detail: str,
+    actor: str | None = None,
 ) -> list[int]:
-    """Set marketing_consent off for these contacts of `org_id` and log a consent event for each
-    contact whose consent was on. Returns the ids actually changed (idempotent)."""
+    """Set marketing_consent off for these contacts of `org_id` (live or soft-deleted), with a
+    consent event and an audit row for each contact whose consent was on. Returns the ids
+    actually changed (idempotent)."""
+    return _set_consent(engine, org_id, contact_ids, given=False, source=source, detail=detail,
+                        actor=actor or source)
+
+
+def give_consent(
+    engine: Engine, org_id: str, contact_ids: Iterable[int], *, source: str, detail: str,
+    actor: str | None = None,
+) -> list[int]:
+    """Set marketing_consent on for these contacts (a consent event and an audit row for each
+    contact whose consent was off). Returns the ids actually changed (idempotent)."""
+    return _set_consent(engine, org_id, contact_ids, given=True, source=source, detail=detail,
+                        actor=actor or source)
+
+
+def _set_consent(engine: Engine, org_id: str, contact_ids: Iterable[int], *, given: bool,
+                 source: str, detail: str, actor: str) -> list[int]:
     ids = sorted({int(i) for i in contact_ids})
     if not ids:
         return []
     changed: list[int] = []
     now = utcnow()
+    kind = "given" if given else "withdrawn"
     with engine.begin() as conn:
         for start in range(0, len(ids), 1000):
             part = ids[start:start + 1000]
             rows = conn.execute(
                 sa.select(contacts.c.id).where(
                     contacts.c.org_id == org_id, contacts.c.id.in_(part),
-                    contacts.c.marketing_consent.is_(True),
+                    contacts.c.marketing_consent.is_(not given),
                 )
             ).scalars().all()
             if not rows:
@@ -62,33 +83,85 @@ def withdraw_consent(
             conn.execute(
                 contacts.update()
                 .where(contacts.c.org_id == org_id, contacts.c.id.in_(rows))
-                .values(marketing_consent=False, updated_at=now)
+                .values(marketing_consent=given, updated_at=now)
             )
             conn.execute(
                 consent_events.insert(),
                 [
-                    {"id": new_id(), "org_id": org_id, "contact_id": cid, "kind": "withdrawn",
+                    {"id": new_id(), "org_id": org_id, "contact_id": cid, "kind": kind,
                      "at": now, "source": source, "detail": detail}
                     for cid in rows
                 ],
             )
+            conn.execute(audit_log.insert(), [
+                {"id": new_id(), "org_id": org_id, "at": now, "actor": actor,
+                 "action": f"consent_{kind}",
+                 "detail": {"contact_id": int(cid), "source": source}}
+                for cid in rows
+            ])
             changed.extend(rows)
     return changed
 
 
-def contact_ids_by_email(engine: Engine, org_id: str, emails: Iterable[str]) -> dict[str, list[int]]:
-    """Live contact ids of `org_id` keyed by lower-cased email (for Mailchimp-side events)."""
-    wanted = sorted({e.strip().lower() for e in emails if e})
-    found: dict[str, list[int]] = {}
+def latest_consent_changes(engine: Engine, org_id: str,
+                           contact_ids: Iterable[int]) -> dict[int, tuple[str, datetime]]:
+    """The latest consent event (`kind`, `at`) of each given contact that has one."""
+    ids = sorted({int(i) for i in contact_ids})
+    found: dict[int, tuple[str, datetime]] = {}
     with engine.connect() as conn:
-        for start in range(0, len(wanted), 1000):
-            part = wanted[start:start + 1000]
+        for start in range(0, len(ids), 1000):
             rows = conn.execute(
-                sa.select(contacts.c.id, sa.func.lower(sa.func.trim(contacts.c.email))).where(
-                    contacts.c.org_id == org_id, contacts.c.deleted_at.is_(None),
-                    sa.func.lower(sa.func.trim(contacts.c.email)).in_(part),
-                )
+                sa.select(consent_events.c.contact_id, consent_events.c.kind, consent_events.c.at)
+                .where(consent_events.c.org_id == org_id,
+                       consent_events.c.contact_id.in_(ids[start:start + 1000]))
+                .order_by(consent_events.c.at)
             )
-            for cid, email in rows:
-                found.setdefault(email, []).append(int(cid))
+            for cid, kind, at in rows:
+                found[int(cid)] = (kind, at)  # ordered by time: the last one wins
+    return found
+
+
+def contact_ids_by_address(engine: Engine, org_id: str,
+                           emails: Iterable[str]) -> dict[str, list[int]]:
+    """Every contact of `org_id` (live or soft-deleted) per address, matched after the cohort's
+    normalisation (every Unicode space and zero-width character trimmed, case folded), so a stored
+    address with a stray tab or no-break space still matches (LIFECYCLE A5). Keyed by the
+    normalised, lower-cased address."""
+    wanted = {key for e in emails if (key := address_key(e))}
+    found: dict[str, list[int]] = {}
+    if not wanted:
+        return found
+    query = sa.select(contacts.c.id, contacts.c.email).where(contacts.c.org_id == org_id)
+    if len(wanted) <= _LIKE_LIMIT:  # few addresses: a LIKE each, exact match in Python
+        query = query.where(sa.or_(*[sa.func.lower(contacts.c.email).contains(w, autoescape=True)
+                                     for w in sorted(wanted)]))
+    with engine.connect() as conn:
+        for cid, email in conn.execute(query):
+            key = address_key(email)
+            if key in wanted:
+                found.setdefault(key, []).append(int(cid))
+    return found
+
+
+def address_key(email: object) -> str | None:
+    """The address as every matching place compares it: normalised and lower-cased."""
+    normalised = normalise_email(email) if email is not None else None
+    return normalised.lower() if normalised else None
+
+
+_LIKE_LIMIT = 50
+
+
+def consent_flags(engine: Engine, org_id: str,
+                  contact_ids: Iterable[int]) -> dict[int, tuple[bool, bool]]:
+    """(marketing_consent, deleted) of each given contact of the org that exists."""
+    ids = sorted({int(i) for i in contact_ids})
+    found: dict[int, tuple[bool, bool]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 1000):
+            rows = conn.execute(sa.select(
+                contacts.c.id, contacts.c.marketing_consent, contacts.c.deleted_at,
+            ).where(contacts.c.org_id == org_id, contacts.c.id.in_(ids[start:start + 1000])))
+            for cid, consent, deleted_at in rows:
+                found[int(cid)] = (bool(consent), deleted_at is not None)
     return found

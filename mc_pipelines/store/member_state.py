@@ -1,9 +1,8 @@
-"""`mailchimp_member_state`: what the project last pushed to each audience — the diff base.
+"""`mailchimp_member_state`: what the project knows of each member it tracks — the diff base.
 
-A row's `payload_hash` is set only once Mailchimp accepted that payload; `status` is Mailchimp's
-status as last seen (or the local markers `creating` — a create was sent but not confirmed — and
-`unknown`). `managed` is False for members that existed in Mailchimp before the project: they are
-recorded so they are never touched.
+One row per (org, audience, subscriber hash), holding the lifecycle state of `sync.lifecycle`:
+ownership, the status last read and its origin, the pending intent, the payload Mailchimp last
+accepted (`payload_hash`), the managed tags applied and the tags the member had before.
 """
 
 from __future__ import annotations
@@ -19,16 +18,16 @@ from mc_pipelines.store.frames import read_frame, upsert
 from mc_pipelines.store.tables import mailchimp_member_state as state_table
 
 STATE_COLUMNS = [
-    "audience_id", "subscriber_hash", "contact_id", "email", "payload_hash", "status", "managed",
-    "managed_tags", "mailchimp_tags", "last_changed",
+    "audience_id", "subscriber_hash", "contact_id", "email", "payload_hash", "status",
+    "ownership", "status_origin", "intent", "intent_at", "managed_tags", "prior_tags", "parked",
+    "moved_from_hash", "mailchimp_tags", "last_changed",
 ]
-LOCAL_STATUSES = ("creating", "unknown")
-
 
 # What the diff and the push read (the pull's `mailchimp_tags` and `last_changed` are not).
 DIFF_COLUMNS = [
-    "audience_id", "subscriber_hash", "contact_id", "email", "payload_hash", "status", "managed",
-    "managed_tags",
+    "audience_id", "subscriber_hash", "contact_id", "email", "payload_hash", "status",
+    "ownership", "status_origin", "intent", "intent_at", "managed_tags", "prior_tags", "parked",
+    "moved_from_hash",
 ]
 
 
@@ -45,11 +44,11 @@ def load_state(engine: Engine, org_id: str, columns: Iterable[str] | None = None
         engine,
         f"SELECT {', '.join(cols)} FROM mailchimp_member_state WHERE org_id = :org",
         {"org": org_id}, cols,
-        text_columns=[c for c in ("audience_id", "subscriber_hash", "email", "payload_hash", "status")
-                      if c in wanted],
-        bool_columns=[c for c in ("managed",) if c in wanted],
-        json_columns=[c for c in ("managed_tags", "mailchimp_tags") if c in wanted],
-        datetime_columns=[c for c in ("last_changed",) if c in wanted],
+        text_columns=[c for c in ("audience_id", "subscriber_hash", "email", "payload_hash", "status",
+                                  "ownership", "status_origin", "intent", "parked",
+                                  "moved_from_hash") if c in wanted],
+        json_columns=[c for c in ("managed_tags", "prior_tags", "mailchimp_tags") if c in wanted],
+        datetime_columns=[c for c in ("last_changed", "intent_at") if c in wanted],
     )
     if "contact_id" in wanted:
         frame["contact_id"] = frame["contact_id"].astype("Int64")
@@ -63,8 +62,8 @@ def save_rows(engine: Engine, org_id: str, rows: list[dict[str, Any]], columns: 
     the payload hash a previous phase wrote, and vice versa."""
     columns = list(columns)
     full = [
-        {"org_id": org_id, "email": "", "status": "unknown", "managed": True, "managed_tags": [],
-         "mailchimp_tags": [], **row}
+        {"org_id": org_id, "email": "", "status": "unknown", "ownership": "none",
+         "managed_tags": [], "prior_tags": [], "mailchimp_tags": [], **row}
         for row in rows
     ]
     with engine.begin() as conn:
@@ -106,24 +105,6 @@ def statuses(engine: Engine, org_id: str, audience_id: str, hashes: Iterable[str
     return found
 
 
-def pulled_fields(engine: Engine, org_id: str, audience_id: str,
-                  hashes: Iterable[str]) -> dict[str, tuple[str, list[str], Any]]:
-    """`(status, mailchimp_tags, last_changed)` of the given members, for the member-status
-    pull to tell real changes from re-reads (absent hashes are not in the state)."""
-    hashes = list(hashes)
-    columns = [state_table.c.subscriber_hash, state_table.c.status, state_table.c.mailchimp_tags,
-               state_table.c.last_changed]
-    found: dict[str, tuple[str, list[str], Any]] = {}
-    with engine.connect() as conn:
-        for start in range(0, len(hashes), 1000):
-            rows = conn.execute(sa.select(*columns).where(
-                state_table.c.org_id == org_id, state_table.c.audience_id == audience_id,
-                state_table.c.subscriber_hash.in_(hashes[start:start + 1000]),
-            ))
-            found.update((h, (status, tags or [], changed)) for h, status, tags, changed in rows)
-    return found
-
-
 def rows_for_contact(engine: Engine, org_id: str, contact_id: int) -> list[dict[str, Any]]:
     """The state rows of one contact (every audience it was synced to)."""
     with engine.connect() as conn:
@@ -133,3 +114,66 @@ def rows_for_contact(engine: Engine, org_id: str, contact_id: int) -> list[dict[
             )
         )
         return [dict(r._mapping) for r in rows]
+
+
+def forget_rows(engine: Engine, org_id: str, audience_id: str, hashes: Iterable[str]) -> int:
+    """Delete the state rows of these members of one audience (a member that moved to another
+    address is tracked under its new hash). Returns the number of rows removed."""
+    hashes = list(hashes)
+    removed = 0
+    with engine.begin() as conn:
+        for start in range(0, len(hashes), 1000):
+            removed += conn.execute(state_table.delete().where(
+                state_table.c.org_id == org_id, state_table.c.audience_id == audience_id,
+                state_table.c.subscriber_hash.in_(hashes[start:start + 1000]),
+            )).rowcount
+    return removed
+
+
+def lifecycle_rows(engine: Engine, org_id: str, audience_id: str, hashes: Iterable[str],
+                   columns: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The given columns of the given members' state rows, keyed by hash (absent members are
+    not in the state)."""
+    hashes = list(hashes)
+    cols = [state_table.c[c] for c in columns]
+    found: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(hashes), 1000):
+            rows = conn.execute(sa.select(state_table.c.subscriber_hash, *cols).where(
+                state_table.c.org_id == org_id, state_table.c.audience_id == audience_id,
+                state_table.c.subscriber_hash.in_(hashes[start:start + 1000]),
+            ))
+            for row in rows:
+                values = dict(row._mapping)
+                found[values.pop("subscriber_hash")] = values
+    return found
+
+
+def hashes_by_mailchimp_contact(engine: Engine, org_id: str, audience_id: str,
+                                contact_ids: Iterable[str]) -> dict[str, str]:
+    """Mailchimp contact id → subscriber hash of the tracked members with those contact ids."""
+    ids = sorted(set(contact_ids))
+    found: dict[str, str] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 1000):
+            found.update(conn.execute(
+                sa.select(state_table.c.mailchimp_contact_id, state_table.c.subscriber_hash).where(
+                    state_table.c.org_id == org_id, state_table.c.audience_id == audience_id,
+                    state_table.c.mailchimp_contact_id.in_(ids[start:start + 1000]),
+                )).tuples().all())
+    return found
+
+
+def follow_move(engine: Engine, org_id: str, audience_id: str, old_hash: str, new_hash: str,
+                new_email: str, now: Any) -> None:
+    """The member at `old_hash` now has another address in Mailchimp (the person changed it):
+    its state row moves to the new hash, remembering the old one (LIFECYCLE B9)."""
+    with engine.begin() as conn:
+        conn.execute(state_table.delete().where(
+            state_table.c.org_id == org_id, state_table.c.audience_id == audience_id,
+            state_table.c.subscriber_hash == new_hash))
+        conn.execute(state_table.update().where(
+            state_table.c.org_id == org_id, state_table.c.audience_id == audience_id,
+            state_table.c.subscriber_hash == old_hash,
+        ).values(subscriber_hash=new_hash, email=new_email, moved_from_hash=old_hash,
+                 status_read_at=now))

@@ -79,6 +79,8 @@ mailchimp_connections = sa.Table(
     sa.Column("last_sync_at", sa.DateTime),
     sa.Column("last_sync_status", sa.String(32)),
     sa.Column("last_error", sa.Text),
+    sa.Column("existing_members", sa.String(16), nullable=False, server_default="update"),
+    sa.Column("reconsent", sa.String(16), nullable=False, server_default="pending"),
 )
 
 contact_segments = sa.Table(
@@ -134,11 +136,19 @@ mailchimp_member_state = sa.Table(
     sa.Column("email", sa.Text, nullable=False),
     sa.Column("payload_hash", sa.String(32)),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("managed", sa.Boolean, nullable=False),
     sa.Column("managed_tags", JSONText, nullable=False),
     sa.Column("mailchimp_tags", JSONText, nullable=False),
     sa.Column("last_changed", sa.DateTime),
     sa.Column("last_synced_at", sa.DateTime),
+    sa.Column("ownership", sa.String(16), nullable=False),
+    sa.Column("status_origin", sa.String(16)),
+    sa.Column("status_read_at", sa.DateTime),
+    sa.Column("intent", sa.String(16)),
+    sa.Column("intent_at", sa.DateTime),
+    sa.Column("prior_tags", JSONText, nullable=False),
+    sa.Column("parked", sa.String(64)),
+    sa.Column("mailchimp_contact_id", sa.String(64)),
+    sa.Column("moved_from_hash", sa.String(32)),
 )
 
 sync_runs = sa.Table(

@@ -1,8 +1,9 @@
 """Bulk calls: how an `AudiencePlan` is cut into Mailchimp calls of at most 500 rows.
 
-Batch subscribe (`POST /lists/{id}`) takes ≤500 members; a static segment (tag) takes ≤500
-emails to add or remove per call. Creates, updates and unsubscribes are separate batch
-subscribe calls (different `update_existing` / intent); each tag has its own calls.
+Creates go by batch subscribe (`POST /lists/{id}`, ≤500 members); member changes that must
+never carry an unintended status (field updates, address changes, unsubscribes, re-subscribes)
+go as PATCH operations, ≤500 per `/batches` call; a static segment (tag) takes ≤500 emails to add
+or remove per call; each tag has its own calls.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import pandas as pd
 from mc_pipelines.sync.diff import AudiencePlan
 
 MAX_BATCH = 500
-CALL_KINDS = ("create", "update", "unsubscribe", "tag_add", "tag_remove")
+CALL_KINDS = ("create", "email_change", "update", "unsubscribe", "resubscribe", "tag_add",
+              "tag_remove")
 T = TypeVar("T", Sequence, pd.DataFrame)
 
 
@@ -51,8 +53,9 @@ def plan_calls(plan: AudiencePlan, batch_size: int = MAX_BATCH) -> CallPlan:
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}")
     rows: list[tuple[str, str | None, int]] = []
-    for kind, frame in (("create", plan.creates), ("update", plan.updates),
-                        ("unsubscribe", plan.unsubscribes)):
+    for kind, frame in (("create", plan.creates), ("email_change", plan.email_changes),
+                        ("update", plan.updates), ("unsubscribe", plan.unsubscribes),
+                        ("resubscribe", plan.resubscribes)):
         rows.extend((kind, None, len(part)) for part in chunk(range(len(frame)), batch_size))
     for kind, frame in (("tag_add", plan.tag_adds), ("tag_remove", plan.tag_removes)):
         if frame.empty:
@@ -69,7 +72,8 @@ def plan_calls(plan: AudiencePlan, batch_size: int = MAX_BATCH) -> CallPlan:
 def minimal_call_count(plan: AudiencePlan) -> int:
     """The least number of 500-row calls that can carry `plan` (the benchmark's yardstick)."""
     total = sum(math.ceil(len(f) / MAX_BATCH)
-                for f in (plan.creates, plan.updates, plan.unsubscribes))
+                for f in (plan.creates, plan.email_changes, plan.updates, plan.unsubscribes,
+                          plan.resubscribes))
     for frame in (plan.tag_adds, plan.tag_removes):
         if not frame.empty:
             total += sum(math.ceil(n / MAX_BATCH) for n in frame.groupby("tag").size())

@@ -1,14 +1,27 @@
-"""The plan for one audience: desired state vs what was last pushed (`mailchimp_member_state`).
+"""The sync plan of one audience: desired state vs what the project knows of each member.
 
-Safety rules the plan obeys (and the property tests check):
-- creates come only from desired rows (the consented cohort) that Mailchimp does not hold yet;
-- an update carries the member's *current* Mailchimp status, so it never flips a status, and
-  members in cleaned/archived/transactional status are not updated at all;
-- members that existed before the project (`managed` false) are never touched;
-- only the project's own tags (`managed_tags` columns) are ever added or removed.
+The plan is a function of the lifecycle state (`sync.lifecycle`, one row per member the project
+tracks in the audience), the desired state (`sync.desired`) and the audience's context (frozen or
+not, explicit withdrawals, connection options, the mass-unsubscribe guard). The state is assumed
+*resolved*: every pending intent and unknown status was read back from Mailchimp first (the push
+does that), so each decision rests on a status just read.
 
-Rows whose last push failed (`payload_hash` None) are updated again even if nothing changed;
-rows whose create was never confirmed (`creating`) are created again.
+What the plan does to each member (`LIFECYCLE.md`):
+- desired, not in Mailchimp → create (A1); refused before with the same data → parked (C5, C7);
+- desired, created or linked, subscribed or pending → field updates without a status (B1, B7)
+  and managed-tag moves; a linked member only with `existing_members=update` (B2);
+- desired, unsubscribed by the project → re-subscribed (A7); opted out in Mailchimp → a double
+  opt-in request (`reconsent=pending`) or a report (`report`) (A8); cleaned, archived,
+  transactional → left alone and reported (B6);
+- desired under a new address while the contact's member has the old one → the member's address
+  is changed in place (B10); the person changed it in Mailchimp → the old one is never re-created
+  (B9);
+- not desired any more, subscribed or pending → unsubscribed when consent was withdrawn (created
+  and linked, A3, B3); on other exits a created member is unsubscribed and a linked one only
+  unlinked (B3); non-explicit exits are held in frozen audiences (C1, C2) and by the guard (C4);
+- a member Mailchimp never held is never written (C6); foreign members have no state (B4);
+- tags: only managed tags move, compared case-insensitively (D3), never a tag the member had
+  before the project applied it (D2) nor a marketer's (D1).
 """
 
 from __future__ import annotations
@@ -20,64 +33,51 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-MAILCHIMP_STATUSES = frozenset(
-    {"subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived"}
-)
-LOCAL_STATUSES = frozenset({"creating", "unknown"})
-# Statuses an update may carry back unchanged (batch subscribe accepts them as `status`).
-UPDATABLE_STATUSES = frozenset({"subscribed", "unsubscribed", "pending"})
-# Members who may be receiving email and must be explicitly unsubscribed when they leave.
-# `creating` and `unknown` are included on purpose: the member may exist as subscribed.
-UNSUBSCRIBE_STATUSES = frozenset({"subscribed", "pending", "creating", "unknown"})
-# Members that cannot take tags (bounced or archived) or may not exist (unknown).
-NO_TAG_ADD_STATUSES = frozenset({"cleaned", "archived", "unknown"})
-
-REASONS: dict[str, str] = {
-    "unmanaged": "existed in Mailchimp before the project; never touched",
-    "status_cleaned": "address bounced (cleaned) in Mailchimp; not updated",
-    "status_archived": "archived in Mailchimp; not re-added or updated",
-    "status_transactional": "transactional member in Mailchimp; not changed to marketing",
-    "status_unknown": "current Mailchimp status unknown; waits for the member-status pull",
-    "email_changed": "the contact now uses another address",
-    "left_audience": "the contact left the segments that feed this audience",
-    "not_in_cohort": "consent withdrawn, contact deleted, or address invalid or duplicate",
-    "not_desired": "no longer in the desired audience",
-}
+from mc_pipelines.sync import lifecycle as lc
 
 CREATE_COLUMNS = ("subscriber_hash", "contact_id", "email", "merge_fields", "payload_hash")
-UPDATE_COLUMNS = (*CREATE_COLUMNS, "status")
-UNSUBSCRIBE_COLUMNS = ("subscriber_hash", "contact_id", "email", "reason")
+UPDATE_COLUMNS = CREATE_COLUMNS
+EMAIL_CHANGE_COLUMNS = ("old_hash", "old_email", *CREATE_COLUMNS)
+UNSUBSCRIBE_COLUMNS = ("subscriber_hash", "contact_id", "email", "reason", "explicit")
+RESUBSCRIBE_COLUMNS = ("subscriber_hash", "contact_id", "email", "status")
 TAG_COLUMNS = ("tag", "email", "subscriber_hash", "contact_id")
 SKIPPED_COLUMNS = ("subscriber_hash", "contact_id", "email", "reason")
+STATE_COLUMNS = ("subscriber_hash", "contact_id", "email", "payload_hash", "status", "ownership",
+                 "status_origin", "intent", "managed_tags", "prior_tags", "parked",
+                 "moved_from_hash")
+PLAN_FRAMES = ("creates", "updates", "email_changes", "unsubscribes", "resubscribes",
+               "tag_adds", "tag_removes", "skipped")
 
 
 @dataclass
 class AudiencePlan:
-    """What to send to one audience.
+    """What to send to one audience (every frame keyed by subscriber hash, with contact ids).
 
-    `creates` (`CREATE_COLUMNS`): batch subscribe, update_existing false, status subscribed.
-    `updates` (`UPDATE_COLUMNS`): batch subscribe, update_existing true, with `status`.
-    `unsubscribes` (`UNSUBSCRIBE_COLUMNS`): explicit unsubscribes; `reason` is a `REASONS` key.
-    `tag_adds` / `tag_removes` (`TAG_COLUMNS`): static-segment member moves, per tag.
-    `skipped` (`SKIPPED_COLUMNS`): rows deliberately not sent; `reason` is a `REASONS` key.
-    `contact_id` is int64 in creates/updates and nullable Int64 elsewhere (state rows of
-    pre-existing members may have none).
+    `creates`: batch subscribe, update_existing false, status subscribed (new members only).
+    `updates`: merge fields, never a status. `email_changes`: the member at `old_hash` takes the
+    new address. `unsubscribes`: explicit status changes to unsubscribed, with an
+    `lifecycle.EXIT_REASONS` key and whether it is an explicit consent withdrawal.
+    `resubscribes`: status changes to `subscribed` (A7) or `pending` (A8). `tag_adds` /
+    `tag_removes`: static-segment moves of managed tags. `skipped`: rows deliberately not
+    written, with a `lifecycle.REASONS` key. `guard`: the mass-unsubscribe guard's figures.
     """
 
     audience_id: str | None
     creates: pd.DataFrame
     updates: pd.DataFrame
+    email_changes: pd.DataFrame
     unsubscribes: pd.DataFrame
+    resubscribes: pd.DataFrame
     tag_adds: pd.DataFrame
     tag_removes: pd.DataFrame
     skipped: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
+    guard: dict[str, int | bool] = field(default_factory=dict)
 
     @property
     def write_rows(self) -> int:
-        """Rows that need a Mailchimp write (every kind except skipped)."""
-        return (len(self.creates) + len(self.updates) + len(self.unsubscribes)
-                + len(self.tag_adds) + len(self.tag_removes))
+        """Rows that need a Mailchimp write (every frame except skipped)."""
+        return sum(len(getattr(self, name)) for name in PLAN_FRAMES if name != "skipped")
 
     @property
     def is_empty(self) -> bool:
@@ -85,90 +85,259 @@ class AudiencePlan:
         return self.write_rows == 0
 
 
+def empty_state() -> pd.DataFrame:
+    """A state frame with no rows and every column the diff reads."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in STATE_COLUMNS})
+
+
 def diff_audience(
     desired: pd.DataFrame,
     state: pd.DataFrame,
-    known_contact_ids: Iterable[int] | None = None,
+    context: lc.AudienceContext | None = None,
 ) -> AudiencePlan:
-    """Plan the writes that bring one audience from `state` to `desired`.
+    """Plan the writes that bring one audience from `state` to `desired` (see the module doc).
 
-    `desired`: rows of `desired_members` for this audience. `state`: that audience's
-    `mailchimp_member_state` rows (`subscriber_hash`, `contact_id`, `email`, `payload_hash`,
-    `status`, `managed`, `managed_tags`). `known_contact_ids` (optional, the whole cohort's
-    contact ids) only refines unsubscribe reasons: `left_audience` vs `not_in_cohort`.
+    `desired`: `desired_members` rows of this audience. `state`: that audience's resolved
+    `mailchimp_member_state` rows (`STATE_COLUMNS`; missing lifecycle columns take their
+    defaults: ownership `created`, no intent, no prior tags).
     """
+    ctx = context or lc.AudienceContext()
     audience_id = _single_audience(desired, state)
-    d_hash = desired["subscriber_hash"].to_numpy(dtype=object)
-    s_hash = state["subscriber_hash"].to_numpy(dtype=object)
-    s_index = pd.Index(s_hash)
-    if not s_index.is_unique:
+    state = _with_defaults(state)
+    if not pd.Index(state["subscriber_hash"]).is_unique:
         raise ValueError("state has several rows for one subscriber hash")
     if desired["subscriber_hash"].duplicated().any():
         raise ValueError("desired has several rows for one subscriber hash")
-    pos = s_index.get_indexer(d_hash)
-    in_state = pos >= 0
+    return _Planner(desired, state, ctx, audience_id).plan()
 
-    status = _canonical_statuses(state["status"])
-    managed = (state["managed"].to_numpy(dtype=bool, na_value=True)
-               if "managed" in state.columns else np.ones(len(state), dtype=bool))
-    s_payload = state["payload_hash"].to_numpy(dtype=object)
-    s_tags = _tag_tuples(state["managed_tags"])
-    # Normalised on both sides: an IO round trip may turn tuples into lists or arrays.
-    d_tags = _tag_tuples(desired["managed_tags"])
-    d_payload = desired["payload_hash"].to_numpy(dtype=object)
 
-    # The state's view of each desired row (neutral values where the row is not in state).
-    d_status = _gather(status, pos, "")
-    d_managed = _gather(managed, pos, True).astype(bool)
-    d_state_payload = _gather(s_payload, pos, None)
-    d_state_tags = _gather(s_tags, pos, ())
+class _Planner:
+    """One audience's plan, built from vectorised masks; rare cases are handled row by row."""
 
-    unmanaged = in_state & ~d_managed
-    ours = in_state & d_managed
-    create = ~in_state | (ours & (d_status == "creating"))
-    payload_changed = ours & ~_same_hash(d_payload, d_state_payload)
-    updatable = _isin(d_status, UPDATABLE_STATUSES)
-    update = ours & updatable & payload_changed
-    can_add_tags = create | (ours & ~_isin(d_status, NO_TAG_ADD_STATUSES))
-    tags_changed = ~in_state | ours
-    tags_changed[tags_changed] = _differs(d_tags[tags_changed], d_state_tags[tags_changed])
+    def __init__(self, desired: pd.DataFrame, state: pd.DataFrame, ctx: lc.AudienceContext,
+                 audience_id: str | None) -> None:
+        self.desired, self.state, self.ctx, self.audience_id = desired, state, ctx, audience_id
+        self.d_hash = desired["subscriber_hash"].to_numpy(dtype=object)
+        self.d_cid = desired["contact_id"].to_numpy()
+        self.d_email = desired["email"].to_numpy(dtype=object)
+        self.s_hash = state["subscriber_hash"].to_numpy(dtype=object)
+        self.s_email = state["email"].to_numpy(dtype=object)
+        self.s_cid = state["contact_id"].to_numpy(dtype=object)
+        self.pos = pd.Index(self.s_hash).get_indexer(self.d_hash)
+        self.status = _canonical(state["status"], lc.STATUSES, lc.UNKNOWN)
+        self.ownership = _canonical(state["ownership"], lc.OWNERSHIPS, lc.CREATED)
+        self.intent = state["intent"].to_numpy(dtype=object)
+        self.origin = state["status_origin"].to_numpy(dtype=object)
+        self.s_tags = _tag_tuples(state["managed_tags"])
+        self.s_prior = _tag_tuples(state["prior_tags"])
+        self.d_tags = _tag_tuples(desired["managed_tags"])
+        self.skipped: list[tuple] = []
+        self.unsubscribes: list[tuple] = []
+        self.resubscribes: list[tuple] = []
+        self.tag_adds: list[tuple] = []
+        self.tag_removes: list[tuple] = []
+        self.email_changes: list[int] = []      # desired positions
+        self.email_change_old: list[int] = []   # their state positions
 
-    # State rows that are not desired any more.
-    leaving = np.ones(len(state), dtype=bool)
-    leaving[pos[in_state]] = False
-    leaving &= managed
-    unsubscribe = leaving & _isin(status, UNSUBSCRIBE_STATUSES)
+    # -- desired rows --------------------------------------------------------------------------
+    def plan(self) -> AudiencePlan:
+        in_state = self.pos >= 0
+        at = np.where(in_state, self.pos, 0)
+        status = np.where(in_state, self.status[at] if len(self.status) else lc.UNKNOWN, lc.UNKNOWN)
+        owner = np.where(in_state, self.ownership[at] if len(self.ownership) else lc.NO_MEMBER,
+                         lc.NO_MEMBER)
+        intent = np.where(in_state, self.intent[at] if len(self.intent) else None, None)
+        payload = self.desired["payload_hash"].to_numpy(dtype=object)
+        s_payload = self.state["payload_hash"].to_numpy(dtype=object)
+        same_payload = in_state & _same_hash(payload, np.where(in_state, s_payload[at] if len(s_payload) else None, None))
+        parked = self.state["parked"].to_numpy(dtype=object)
+        is_parked = in_state & pd.notna(np.where(in_state, parked[at] if len(parked) else None, None))
 
-    tag_adds, tag_removes, adds_pending = _tag_moves(
-        desired, state, tags_changed, can_add_tags, d_tags, d_state_tags, leaving, s_tags
-    )
-    stuck = ours & ~create & ~updatable & (payload_changed | (adds_pending & ~can_add_tags))
+        pending_intent = in_state & pd.notna(intent)
+        member = in_state & _isin(owner, lc.OWNED) & ~pending_intent
+        not_held = ~in_state | (_isin(owner, {lc.NO_MEMBER}) & ~pending_intent)
+        create = not_held & ~(is_parked & same_payload)
+        used_state = np.zeros(len(self.state), dtype=bool)
+        used_state[self.pos[in_state]] = True
 
-    creates = _frame(desired, create, CREATE_COLUMNS)
-    updates = _frame(desired, update, CREATE_COLUMNS, status=d_status[update])
-    leaver_ids = pd.array(state["contact_id"].to_numpy()[unsubscribe], dtype="Int64")
-    unsubscribes = _frame(
-        state, unsubscribe, ("subscriber_hash",), contact_id=leaver_ids,
-        email=state["email"].to_numpy(dtype=object)[unsubscribe],
-        reason=_leave_reasons(leaver_ids, desired["contact_id"], known_contact_ids),
-    )
+        # an address change of a tracked contact (B9/B10) instead of a create and an exit
+        create = self._pair_address_changes(create, used_state)
 
-    skipped = _skipped(desired, unmanaged, stuck, d_status)
+        for i in np.flatnonzero(not_held & ~create & is_parked & same_payload).tolist():
+            self._skip_desired(i, "parked")
+        for i in np.flatnonzero(pending_intent | (member & (status == lc.UNKNOWN))).tolist():
+            self._skip_desired(i, "status_unknown")
 
-    unchanged = int((in_state & ~create & ~update & ~tags_changed & ~stuck & ~unmanaged).sum())
-    counts = {
-        "desired": len(desired),
-        "state": len(state),
-        "creates": len(creates),
-        "updates": len(updates),
-        "unsubscribes": len(unsubscribes),
-        "tag_adds": len(tag_adds),
-        "tag_removes": len(tag_removes),
-        "skipped": len(skipped),
-        "unchanged": unchanged,
-    }
-    return AudiencePlan(audience_id, creates, updates, unsubscribes, tag_adds, tag_removes,
-                        skipped, counts)
+        leave_linked = member & (owner == lc.LINKED) & (self.ctx.existing_members == "leave")
+        editable = member & _isin(status, lc.EDITABLE) & ~leave_linked
+        update = editable & ~same_payload
+        for i in np.flatnonzero(member & _isin(status, {lc.ARCHIVED, lc.CLEANED, lc.TRANSACTIONAL})).tolist():
+            self._skip_desired(i, str(status[i]))
+        for i in np.flatnonzero(leave_linked & ~same_payload).tolist():
+            self._skip_desired(i, "linked_left_alone")
+        self._resubscribe(np.flatnonzero(member & (status == lc.UNSUBSCRIBED) & ~leave_linked), at)
+
+        tags_for = create | editable
+        self._desired_tags(np.flatnonzero(tags_for), in_state, at)
+        leaving = ~used_state & _isin(self.ownership, lc.OWNED) & pd.isna(self.intent)
+        self._exits(np.flatnonzero(leaving))
+        guard = self._guard()
+
+        creates = _frame(self.desired, create, CREATE_COLUMNS)
+        updates = _frame(self.desired, update, UPDATE_COLUMNS)
+        plan = AudiencePlan(
+            self.audience_id, creates, updates, self._email_change_frame(),
+            _rows(self.unsubscribes, UNSUBSCRIBE_COLUMNS), _rows(self.resubscribes, RESUBSCRIBE_COLUMNS),
+            _tag_frame(self.tag_adds), _tag_frame(self.tag_removes),
+            _rows(self.skipped, SKIPPED_COLUMNS), guard=guard,
+        )
+        plan.counts = {"desired": len(self.desired), "state": len(self.state),
+                       **{name: len(getattr(plan, name)) for name in PLAN_FRAMES}}
+        return plan
+
+    def _skip_desired(self, i: int, reason: str) -> None:
+        self.skipped.append((self.d_hash[i], self.d_cid[i], self.d_email[i], reason))
+
+    def _pair_address_changes(self, create: np.ndarray, used_state: np.ndarray) -> np.ndarray:
+        """Desired rows to create whose contact already has a member here under another address."""
+        candidates = np.flatnonzero(create)
+        if not len(candidates) or not len(self.state):
+            return create
+        by_contact: dict[int, int] = {}
+        for j in np.flatnonzero(~used_state & _isin(self.ownership, lc.OWNED)).tolist():
+            cid = self.s_cid[j]
+            if cid is not None and not pd.isna(cid):
+                by_contact.setdefault(int(cid), j)
+        if not by_contact:
+            return create
+        moved_from = self.state["moved_from_hash"].to_numpy(dtype=object)
+        for i in candidates.tolist():
+            j = by_contact.get(int(self.d_cid[i]))
+            if j is None:
+                continue
+            if moved_from[j] == self.d_hash[i]:  # B9: the person moved it in Mailchimp
+                create[i] = False
+                used_state[j] = True
+                self._skip_desired(i, "moved_in_mailchimp")
+            elif self.status[j] in lc.EDITABLE and pd.isna(self.intent[j]):  # B10: change in place
+                create[i] = False
+                used_state[j] = True
+                self.email_changes.append(i)
+                self.email_change_old.append(j)
+        return create
+
+    def _resubscribe(self, rows: np.ndarray, at: np.ndarray) -> None:
+        for i in rows.tolist():
+            j = at[i]
+            if self.origin[j] == lc.PROJECT:  # A7: the project's own unsubscribe is undone
+                self.resubscribes.append((self.d_hash[i], self.d_cid[i], self.d_email[i], lc.SUBSCRIBED))
+            elif self.ctx.reconsent == "pending":  # A8: the person confirms by email
+                self.resubscribes.append((self.d_hash[i], self.d_cid[i], self.d_email[i], lc.PENDING))
+            else:
+                self._skip_desired(i, "opted_out_in_mailchimp")
+
+    def _desired_tags(self, rows: np.ndarray, in_state: np.ndarray, at: np.ndarray) -> None:
+        frozen = {t.casefold() for t in self.ctx.frozen_tags}
+        for i in rows.tolist():
+            want = self.d_tags[i]
+            have = self.s_tags[at[i]] if in_state[i] else ()
+            if want == have:
+                continue
+            prior = lc.fold_tags(self.s_prior[at[i]]) if in_state[i] else {}
+            have_f = lc.fold_tags(have)
+            want_f = lc.fold_tags(want)
+            row = (self.d_email[i], self.d_hash[i], self.d_cid[i])
+            for key, tag in want_f.items():
+                if key not in have_f and key not in prior:
+                    self.tag_adds.append((tag, *row))
+            for key, tag in have_f.items():
+                if key not in want_f and key not in prior and key not in frozen:
+                    self.tag_removes.append((tag, *row))
+
+    # -- state rows that are not desired -------------------------------------------------------
+    def _exits(self, rows: np.ndarray) -> None:
+        frozen_tags = {t.casefold() for t in self.ctx.frozen_tags}
+        self.held_unsubscribes: list[tuple] = []
+        for j in rows.tolist():
+            status = self.status[j]
+            if status not in lc.EDITABLE:  # archived, cleaned, absent, unknown: never written (C6)
+                continue
+            reason = self._exit_reason(j)
+            explicit = reason in lc.EXPLICIT_EXITS
+            row = (self.s_hash[j], _contact(self.s_cid[j]), self.s_email[j])
+            if not explicit and self.ctx.frozen:
+                if status in lc.MAILABLE or self.s_tags[j]:
+                    self.skipped.append((*row, "frozen_audience"))
+                continue
+            unsubscribe = status in lc.MAILABLE and (explicit or self.ownership[j] == lc.CREATED)
+            removes = [(tag, self.s_email[j], self.s_hash[j], _contact(self.s_cid[j]))
+                       for key, tag in lc.fold_tags(self.s_tags[j]).items()
+                       if key not in lc.fold_tags(self.s_prior[j]) and (explicit or key not in frozen_tags)]
+            if unsubscribe:
+                entry = (*row, reason, explicit)
+                (self.unsubscribes if explicit else self.held_unsubscribes).append((entry, removes))
+                continue
+            self.tag_removes.extend(removes)
+
+    def _exit_reason(self, j: int) -> str:
+        if self.s_hash[j] in self.ctx.withdrawn:
+            return "consent_withdrawn"
+        cid = _contact(self.s_cid[j])
+        if cid is not None and self.ctx.live_contacts is not None and cid not in self.ctx.live_contacts:
+            return "contact_deleted"
+        if cid is not None and self.ctx.cohort_contacts is not None:
+            current = self.ctx.cohort_contacts.get(cid)
+            if current is not None and current != self.s_hash[j]:
+                return "email_changed"
+        return "left_audience"
+
+    def _guard(self) -> dict[str, int | bool]:
+        """C4: hold non-explicit unsubscribes when there are too many of them."""
+        explicit = [entry for entry in self.unsubscribes]
+        self.unsubscribes = []
+        for entry, removes in explicit:
+            self.unsubscribes.append(entry)
+            self.tag_removes.extend(removes)
+        others = self.held_unsubscribes
+        subscribed = int(((self.status == lc.SUBSCRIBED) & _isin(self.ownership, lc.OWNED)).sum())
+        held = self.ctx.guard.holds(len(others), subscribed)
+        for entry, removes in others:
+            if held:
+                self.skipped.append((*entry[:3], "mass_unsubscribe_guard"))
+            else:
+                self.unsubscribes.append(entry)
+                self.tag_removes.extend(removes)
+        return {"subscribed": subscribed, "non_explicit_unsubscribes": len(others),
+                "explicit_unsubscribes": len(explicit), "held": held,
+                "overridden": bool(self.ctx.guard.override and len(others) > self.ctx.guard.min_count)}
+
+    def _email_change_frame(self) -> pd.DataFrame:
+        rows = np.zeros(len(self.desired), dtype=bool)
+        rows[self.email_changes] = True
+        order = np.argsort(np.asarray(self.email_changes, dtype=np.intp), kind="stable")
+        olds = np.asarray(self.email_change_old, dtype=np.intp)[order]
+        return _frame(self.desired, rows, CREATE_COLUMNS, old_hash=self.s_hash[olds],
+                      old_email=self.s_email[olds])[list(EMAIL_CHANGE_COLUMNS)]
+
+
+# -- helpers -----------------------------------------------------------------------------------
+_DEFAULTS: dict[str, object] = {"ownership": lc.CREATED, "status_origin": None, "intent": None,
+                                "prior_tags": (), "parked": None, "moved_from_hash": None,
+                                "managed_tags": (), "payload_hash": None}
+
+
+def _with_defaults(state: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in STATE_COLUMNS if c not in state.columns]
+    if not missing:
+        return state
+    extra = {}
+    for column in missing:
+        if column not in _DEFAULTS:
+            raise ValueError(f"state lacks column {column!r}")
+        values = np.empty(len(state), dtype=object)
+        values[:] = [_DEFAULTS[column]] * len(state)
+        extra[column] = values
+    return state.assign(**extra)
 
 
 def _single_audience(desired: pd.DataFrame, state: pd.DataFrame) -> str | None:
@@ -177,34 +346,24 @@ def _single_audience(desired: pd.DataFrame, state: pd.DataFrame) -> str | None:
         if "audience_id" in frame.columns and len(frame):
             audiences.update(pd.unique(frame["audience_id"]).tolist())
     if len(audiences) > 1:
-        raise ValueError(
-            "diff_audience plans one audience at a time; got "
-            + ", ".join(sorted(map(str, audiences)))
-        )
+        raise ValueError("diff_audience plans one audience at a time; got "
+                         + ", ".join(sorted(map(str, audiences))))
     return next(iter(audiences), None)
 
 
-def _canonical_statuses(values: pd.Series) -> np.ndarray:
-    """State statuses as an object array; anything unrecognised (None, typos) is `unknown`."""
+def _canonical(values: pd.Series, known: Iterable[str], fallback: str) -> np.ndarray:
+    """Values as an object array; anything unrecognised (None, typos) becomes `fallback`."""
     codes, uniques = pd.factorize(values)
-    known = MAILCHIMP_STATUSES | LOCAL_STATUSES
-    mapped = [u if u in known else "unknown" for u in uniques]
-    lookup = np.array([*mapped, "unknown"], dtype=object)  # code -1 (missing) → unknown
+    known = set(known)
+    lookup = np.array([*[u if u in known else fallback for u in uniques], fallback], dtype=object)
     return lookup[codes]
 
 
-def _gather(values: np.ndarray, pos: np.ndarray, missing: object) -> np.ndarray:
-    """`values[pos]` with `missing` where `pos` is -1 (row not in state)."""
-    out = np.empty(len(pos), dtype=values.dtype if values.dtype != object else object)
-    hit = pos >= 0
-    out[hit] = values[pos[hit]]
-    filler = np.empty(1, dtype=object)
-    filler[0] = missing  # keeps a tuple a scalar instead of a sequence to broadcast
-    out[~hit] = filler[0] if values.dtype != object else filler[np.zeros((~hit).sum(), np.intp)]
-    return out
+def _contact(value: object) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
 
 
-def _isin(values: np.ndarray, wanted: frozenset[str]) -> np.ndarray:
+def _isin(values: np.ndarray, wanted: Iterable[str]) -> np.ndarray:
     # pandas' hash-table isin: one C pass instead of a Python `in` per row
     return pd.Series(values, dtype=object, copy=False).isin(list(wanted)).to_numpy(dtype=bool)
 
@@ -216,13 +375,8 @@ def _same_hash(desired: np.ndarray, state: np.ndarray) -> np.ndarray:
 
 
 def _tag_tuples(values: pd.Series) -> np.ndarray:
-    """`managed_tags` (tuples, lists, arrays, JSON text or None) as sorted tuples; few distinct
-    combinations exist, so each is sorted once.
-
-    Rows mostly share their cell objects (the state reader parses each distinct JSON text once,
-    `desired_members` builds one tuple per tag pattern, unpickling keeps the sharing), so cells
-    are grouped by object identity first and each distinct object is converted once: the same
-    object always holds the same value, and every object stays alive in `items` meanwhile."""
+    """Tag cells (tuples, lists, arrays, JSON text or None) as sorted tuples; few distinct
+    combinations exist, so cells are grouped by object identity and each converted once."""
     items = values.tolist()
     if not items:
         return np.empty(0, dtype=object)
@@ -235,7 +389,7 @@ def _tag_tuples(values: pd.Series) -> np.ndarray:
         v = items[pos]
         if v is None or (isinstance(v, float) and v != v):
             key: tuple = ()
-        elif isinstance(v, str):  # JSON text that was not parsed
+        elif isinstance(v, str):
             key = tuple(_parse_tags(v))
         else:
             key = tuple(v)
@@ -254,85 +408,21 @@ def _parse_tags(text: str) -> list[str]:
     return [str(t) for t in parsed] if isinstance(parsed, list) else [str(parsed)]
 
 
-def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.fromiter((x != y for x, y in zip(a, b, strict=True)), dtype=bool, count=len(a))
-
-
-def _frame(
-    source: pd.DataFrame, mask: np.ndarray, columns: Iterable[str], **extra: object
-) -> pd.DataFrame:
+def _frame(source: pd.DataFrame, mask: np.ndarray, columns: Iterable[str],
+           **extra: object) -> pd.DataFrame:
     """The masked `columns` of `source` plus `extra` columns (already masked)."""
     data: dict[str, object] = {c: source[c].to_numpy()[mask] for c in columns}
     data.update(extra)
     return pd.DataFrame(data, copy=False)
 
 
-def _leave_reasons(
-    contact_ids: pd.api.extensions.ExtensionArray, desired_ids: pd.Series,
-    known: Iterable[int] | None,
-) -> list[str]:
-    desired_set = set(desired_ids.tolist())
-    known_set = set(known) if known is not None else None
-    reasons = []
-    for cid in contact_ids.tolist():
-        if cid is not pd.NA and cid in desired_set:
-            reasons.append("email_changed")
-        elif known_set is None:
-            reasons.append("not_desired")
-        elif cid is not pd.NA and cid in known_set:
-            reasons.append("left_audience")
-        else:
-            reasons.append("not_in_cohort")
-    return reasons
-
-
-def _tag_moves(
-    desired: pd.DataFrame, state: pd.DataFrame, changed: np.ndarray, can_add: np.ndarray,
-    d_tags: np.ndarray, d_state_tags: np.ndarray, leaving: np.ndarray, s_tags: np.ndarray,
-) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    adds: list[tuple] = []
-    removes: list[tuple] = []
-    adds_pending = np.zeros(len(desired), dtype=bool)
-    rows = np.flatnonzero(changed)
-    emails = desired["email"].to_numpy(dtype=object)
-    hashes = desired["subscriber_hash"].to_numpy(dtype=object)
-    cids = desired["contact_id"].to_numpy(dtype=object)
-    for i in rows.tolist():
-        want, have = set(d_tags[i]), set(d_state_tags[i])
-        adds_pending[i] = bool(want - have)
-        if can_add[i]:
-            adds.extend((t, emails[i], hashes[i], cids[i]) for t in want - have)
-        removes.extend((t, emails[i], hashes[i], cids[i]) for t in have - want)
-    s_emails = state["email"].to_numpy(dtype=object)
-    s_hashes = state["subscriber_hash"].to_numpy(dtype=object)
-    s_cids = state["contact_id"].to_numpy(dtype=object)
-    for i in np.flatnonzero(leaving).tolist():
-        removes.extend((t, s_emails[i], s_hashes[i], s_cids[i]) for t in s_tags[i])
-    return _tag_frame(adds), _tag_frame(removes), adds_pending
+def _rows(rows: list[tuple], columns: tuple[str, ...]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=list(columns)) if rows else \
+        pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    frame["contact_id"] = pd.array(frame["contact_id"].tolist(), dtype="Int64")
+    return frame
 
 
 def _tag_frame(rows: list[tuple]) -> pd.DataFrame:
     rows.sort(key=lambda r: (r[0], r[2]))  # by tag, then subscriber hash
-    columns = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
-    return pd.DataFrame({
-        "tag": np.array(columns[0], dtype=object),
-        "email": np.array(columns[1], dtype=object),
-        "subscriber_hash": np.array(columns[2], dtype=object),
-        "contact_id": pd.array(list(columns[3]), dtype="Int64"),
-    }, copy=False)
-
-
-def _skipped(
-    desired: pd.DataFrame, unmanaged: np.ndarray, stuck: np.ndarray, d_status: np.ndarray
-) -> pd.DataFrame:
-    mask = unmanaged | stuck
-    reasons = [
-        "unmanaged" if u else f"status_{st}"
-        for u, st in zip(unmanaged[mask].tolist(), d_status[mask].tolist(), strict=True)
-    ]
-    return _frame(
-        desired, mask, ("subscriber_hash",),
-        contact_id=pd.array(desired["contact_id"].to_numpy()[mask], dtype="Int64"),
-        email=desired["email"].to_numpy(dtype=object)[mask],
-        reason=np.array(reasons, dtype=object),
-    )
+    return _rows(rows, TAG_COLUMNS)

@@ -1,12 +1,12 @@
 import numpy as np
-import pandas as pd
 import pytest
 
+from mc_pipelines.sync import lifecycle as lc
 from mc_pipelines.sync.cohort import build_cohort
-from mc_pipelines.sync.diff import REASONS, diff_audience
+from mc_pipelines.sync.diff import diff_audience
 from mc_pipelines.sync.emails import subscriber_hash
 from mc_pipelines.sync.segments import evaluate_segments
-from mc_pipelines.sync.simulate import apply_plan, state_from_desired
+from mc_pipelines.sync.simulate import apply_plan, read_back, state_from_desired
 from mc_pipelines_tests.sync.factories import (
     AUDIENCE,
     OTHER_AUDIENCE,
@@ -66,29 +66,36 @@ def test_diff_of_a_state_with_itself_is_empty():
     desired = _desired(ROWS)
     plan = diff_audience(desired, state_from_desired(desired))
     assert plan.is_empty and plan.skipped.empty
-    assert plan.counts["unchanged"] == 3
 
 
-def test_changed_payload_is_updated_with_the_current_status():
+def test_changed_payload_is_a_field_update_that_carries_no_status():
     desired = _desired(ROWS)
-    state = _state(desired, c1={"payload_hash": "0" * 32, "status": "unsubscribed"},
-                   c2={"payload_hash": "1" * 32, "status": "pending"})
+    state = _state(desired, c1={"payload_hash": "0" * 32, "status": "pending"},
+                   c2={"payload_hash": "1" * 32})
     plan = diff_audience(desired, state)
-    updates = plan.updates.set_index("contact_id")
-    assert updates.loc[1, "status"] == "unsubscribed"  # never flipped to subscribed
-    assert updates.loc[2, "status"] == "pending"
-    assert plan.creates.empty and plan.unsubscribes.empty
-    assert list(plan.updates.columns) == [
-        "subscriber_hash", "contact_id", "email", "merge_fields", "payload_hash", "status",
-    ]
+    assert sorted(plan.updates["contact_id"].tolist()) == [1, 2]
+    assert "status" not in plan.updates.columns  # B1, B7: a field update never carries a status
+    assert plan.creates.empty and plan.unsubscribes.empty and plan.resubscribes.empty
 
 
 def test_failed_rows_are_retried_even_if_unchanged():
     desired = _desired(ROWS)
-    state = _state(desired, c1={"payload_hash": None}, c2={"status": "creating"})
+    state = _state(desired, c1={"payload_hash": None},
+                   c2={"ownership": "none", "status": "absent", "payload_hash": None})
     plan = diff_audience(desired, state)
     assert plan.updates["contact_id"].tolist() == [1]
     assert plan.creates["contact_id"].tolist() == [2]
+
+
+def test_parked_rows_wait_for_their_data_to_change():
+    desired = _desired(ROWS)
+    state = _state(desired, c2={"ownership": "none", "status": "absent", "parked": "fake_email"})
+    plan = diff_audience(desired, state)
+    assert plan.is_empty
+    assert plan.skipped[["contact_id", "reason"]].values.tolist() == [[2, "parked"]]
+    changed = _state(desired, c2={"ownership": "none", "status": "absent", "parked": "fake_email",
+                                  "payload_hash": "9" * 32})
+    assert diff_audience(desired, changed).creates["contact_id"].tolist() == [2]
 
 
 @pytest.mark.parametrize("status", ["cleaned", "archived", "transactional"])
@@ -97,88 +104,154 @@ def test_members_in_frozen_statuses_are_skipped_not_updated(status):
     state = _state(desired, c1={"payload_hash": "0" * 32, "status": status})
     plan = diff_audience(desired, state)
     assert plan.is_empty
-    assert plan.skipped[["contact_id", "reason"]].values.tolist() == [[1, f"status_{status}"]]
-    assert f"status_{status}" in REASONS
+    assert plan.skipped[["contact_id", "reason"]].values.tolist() == [[1, status]]
+    assert status in lc.REASONS
 
 
-def test_unknown_status_waits_for_the_status_pull():
+def test_pending_intents_and_unknown_statuses_wait_for_a_read_back():
     desired = _desired(ROWS)
     state = _state(desired, c1={"payload_hash": None, "status": "unknown"},
-                   c3={"status": "bogus"})
+                   c2={"intent": "unsubscribe"}, c3={"status": "bogus"})
     plan = diff_audience(desired, state)
     assert plan.is_empty
-    assert plan.skipped["reason"].tolist() == ["status_unknown"]
+    assert sorted(plan.skipped["contact_id"].tolist()) == [1, 2, 3]
+    assert set(plan.skipped["reason"]) == {"status_unknown"}
 
 
-def test_cleaned_members_get_no_tag_adds_but_tag_removes():
+def test_cleaned_members_get_no_tag_adds():
     desired = _desired(ROWS)
-    state = _state(desired, c1={"managed_tags": [], "status": "cleaned"},
-                   c3={"managed_tags": ["VIP"], "status": "cleaned"})
+    state = _state(desired, c1={"managed_tags": [], "status": "cleaned"})
     plan = diff_audience(desired, state)
     assert plan.tag_adds.empty
-    assert plan.tag_removes[["tag", "contact_id"]].values.tolist() == [["VIP", 3]]
-    assert plan.skipped[["contact_id", "reason"]].values.tolist() == [[1, "status_cleaned"]]
+    assert plan.skipped[["contact_id", "reason"]].values.tolist() == [[1, "cleaned"]]
 
 
-def test_unmanaged_members_are_never_touched():
+def test_linked_members_are_updated_but_their_status_never_changes():
     desired = _desired(ROWS)
-    state = _state(desired, c1={"managed": False, "payload_hash": None, "managed_tags": []},
-                   c2={"managed": False, "managed_tags": ["Old"], "payload_hash": None})
-    # An unmanaged member that is not desired is not unsubscribed either.
-    extra = pd.DataFrame([{
-        "subscriber_hash": _hash("old@example.com"), "contact_id": pd.NA,
-        "email": "old@example.com", "payload_hash": None, "status": "subscribed",
-        "managed": False, "managed_tags": ["VIP"],
-    }])
-    plan = diff_audience(desired, pd.concat([state, extra], ignore_index=True))
-    assert plan.is_empty
-    assert sorted(plan.skipped["contact_id"].tolist()) == [1, 2]
-    assert set(plan.skipped["reason"]) == {"unmanaged"}
+    state = _state(desired, c1={"ownership": "linked", "payload_hash": None, "managed_tags": [],
+                                "status_origin": "mailchimp"})
+    plan = diff_audience(desired, state)
+    assert plan.updates["contact_id"].tolist() == [1]
+    assert plan.tag_adds[["tag", "contact_id"]].values.tolist() == [["VIP", 1]]
+    leave = diff_audience(desired, state, lc.AudienceContext(existing_members="leave"))
+    assert leave.is_empty
+    assert leave.skipped[["contact_id", "reason"]].values.tolist() == [[1, "linked_left_alone"]]
 
 
-def test_members_leaving_are_unsubscribed_and_untagged():
+def test_prior_tags_are_never_added_nor_removed():
     desired = _desired(ROWS)
-    state = state_from_desired(desired)
+    state = _state(desired, c1={"managed_tags": [], "prior_tags": ["vip"]})
+    assert diff_audience(desired, state).is_empty  # D2 (and D3: case-insensitive)
+    gone = _desired([contact(1, "a@example.com"), ROWS[1], ROWS[2]])
+    assert diff_audience(gone, state).tag_removes.empty
+
+
+def test_a_tag_renamed_only_in_case_moves_nothing():
+    desired = _desired(ROWS)
+    state = _state(desired, c1={"managed_tags": ["vip"]})
+    assert diff_audience(desired, state).is_empty  # D3
+
+
+def test_created_members_leaving_are_unsubscribed_and_untagged_linked_only_unlinked():
+    desired = _desired(ROWS)
+    state = _state(desired, c3={"ownership": "linked"})
     gone = _desired([contact(1, "a@example.com", tags=["vip"])])
     plan = diff_audience(gone, state)
-    assert sorted(plan.unsubscribes["contact_id"].tolist()) == [2, 3]
-    assert set(plan.unsubscribes["reason"]) == {"not_desired"}
+    assert plan.unsubscribes["contact_id"].tolist() == [2]  # B3: the linked one is only unlinked
+    assert set(plan.unsubscribes["reason"]) == {"left_audience"}
+    assert not plan.unsubscribes["explicit"].any()
     assert plan.tag_removes[["tag", "contact_id"]].values.tolist() == [["Staff", 2]]
     assert plan.creates.empty and plan.updates.empty and plan.tag_adds.empty
 
 
-def test_already_unsubscribed_or_cleaned_leavers_are_not_resent():
+def test_consent_withdrawn_unsubscribes_created_and_linked_members():
     desired = _desired(ROWS)
-    state = _state(desired, c2={"status": "unsubscribed"}, c3={"status": "cleaned"})
-    plan = diff_audience(desired.iloc[:1], state)
-    assert plan.unsubscribes.empty
-    assert plan.tag_removes[["tag", "contact_id"]].values.tolist() == [["Staff", 2]]
-
-
-def test_unconfirmed_creates_of_leavers_are_unsubscribed_to_be_safe():
-    desired = _desired(ROWS)
-    state = _state(desired, c2={"status": "creating"}, c3={"status": "unknown"})
-    plan = diff_audience(desired.iloc[:1], state)
+    state = _state(desired, c3={"ownership": "linked"})
+    withdrawn = frozenset({_hash("b@example.com"), _hash("c@example.com")})
+    plan = diff_audience(desired.iloc[:1], state, lc.AudienceContext(withdrawn=withdrawn))
     assert sorted(plan.unsubscribes["contact_id"].tolist()) == [2, 3]
+    assert set(plan.unsubscribes["reason"]) == {"consent_withdrawn"}
+    assert plan.unsubscribes["explicit"].all()
 
 
-def test_email_change_creates_the_new_address_and_unsubscribes_the_old():
+def test_already_unsubscribed_cleaned_or_never_held_leavers_are_not_written():
+    desired = _desired(ROWS)
+    state = _state(desired, c2={"status": "unsubscribed", "managed_tags": []},
+                   c3={"ownership": "none", "status": "absent", "parked": "fake_email"})
+    plan = diff_audience(desired.iloc[:1], state)
+    assert plan.is_empty  # C6: a parked address Mailchimp never held gets no write at all
+
+
+def test_reconsent_after_a_project_unsubscribe_resubscribes():
+    desired = _desired(ROWS)
+    state = _state(desired, c1={"status": "unsubscribed", "status_origin": "project"})
+    plan = diff_audience(desired, state)
+    assert plan.resubscribes[["contact_id", "status"]].values.tolist() == [[1, "subscribed"]]
+
+
+@pytest.mark.parametrize(("option", "expected"), [("pending", "pending"), ("report", None)])
+def test_reconsent_after_a_mailchimp_opt_out_follows_the_option(option, expected):
+    desired = _desired(ROWS)
+    state = _state(desired, c1={"status": "unsubscribed", "status_origin": "mailchimp"})
+    plan = diff_audience(desired, state, lc.AudienceContext(reconsent=option))
+    if expected:
+        assert plan.resubscribes[["contact_id", "status"]].values.tolist() == [[1, expected]]
+    else:
+        assert plan.resubscribes.empty
+        assert plan.skipped[["contact_id", "reason"]].values.tolist() == [[1, "opted_out_in_mailchimp"]]
+
+
+def test_email_change_moves_the_member_in_place():
     desired = _desired(ROWS)
     state = state_from_desired(desired)
     changed = _desired([ROWS[0], ROWS[1], contact(3, "new-c@example.com")])
-    plan = diff_audience(changed, state, known_contact_ids=[1, 2, 3])
-    assert plan.creates["email"].tolist() == ["new-c@example.com"]
-    assert plan.unsubscribes[["email", "reason"]].values.tolist() == [
-        ["c@example.com", "email_changed"],
-    ]
+    plan = diff_audience(changed, state, lc.AudienceContext(cohort_contacts={3: _hash("new-c@example.com")}))
+    assert plan.creates.empty and plan.unsubscribes.empty
+    assert plan.email_changes[["old_email", "email", "contact_id"]].values.tolist() == [
+        ["c@example.com", "new-c@example.com", 3]]
 
 
-def test_unsubscribe_reasons_use_known_contacts():
+def test_an_address_the_person_changed_in_mailchimp_is_not_recreated():
+    desired = _desired(ROWS)
+    moved = _state(desired, c3={"subscriber_hash": _hash("moved@example.com"),
+                                "email": "moved@example.com",
+                                "moved_from_hash": _hash("c@example.com")})
+    plan = diff_audience(desired, moved)
+    assert plan.is_empty
+    assert plan.skipped[["contact_id", "reason"]].values.tolist() == [[3, "moved_in_mailchimp"]]
+
+
+def test_frozen_audiences_only_receive_explicit_withdrawals():
     desired = _desired(ROWS)
     state = state_from_desired(desired)
-    plan = diff_audience(desired.iloc[:1], state, known_contact_ids=[1, 2])
-    reasons = dict(zip(plan.unsubscribes["contact_id"], plan.unsubscribes["reason"], strict=True))
-    assert reasons == {2: "left_audience", 3: "not_in_cohort"}
+    context = lc.AudienceContext(frozen=True, withdrawn=frozenset({_hash("b@example.com")}))
+    plan = diff_audience(desired.iloc[0:0], state, context)
+    assert plan.unsubscribes["contact_id"].tolist() == [2]
+    assert sorted(plan.skipped["contact_id"].tolist()) == [1, 3]
+    assert set(plan.skipped["reason"]) == {"frozen_audience"}
+
+
+def test_frozen_tags_are_not_removed():
+    desired = _desired(ROWS, segments_frame([{"id": 2, "mailchimp_tag": "Staff",
+                                              "segment_type": "employee"}]))
+    state = state_from_desired(_desired(ROWS))
+    plan = diff_audience(desired, state, lc.AudienceContext(frozen_tags=frozenset({"VIP"})))
+    assert plan.tag_removes.empty
+
+
+def test_the_guard_holds_mass_unsubscribes_but_never_withdrawals():
+    rows = [contact(i, f"p{i}@example.com") for i in range(1, 101)]
+    desired = _desired(rows)
+    state = state_from_desired(desired)
+    withdrawn = frozenset({_hash("p100@example.com")})
+    plan = diff_audience(desired.iloc[:30], state, lc.AudienceContext(withdrawn=withdrawn))
+    assert plan.unsubscribes["contact_id"].tolist() == [100]
+    assert plan.guard["held"] and plan.guard["non_explicit_unsubscribes"] == 69
+    assert (plan.skipped["reason"] == "mass_unsubscribe_guard").sum() == 69
+    override = lc.AudienceContext(withdrawn=withdrawn, guard=lc.GuardSettings(override=True))
+    assert len(diff_audience(desired.iloc[:30], state, override).unsubscribes) == 70
+    few = diff_audience(desired.iloc[:60], state)  # 40 > 20% of 100, but not more than 50
+    assert len(few.unsubscribes) == 40 and not few.guard["held"]
 
 
 def test_segment_only_audience_diff():
@@ -207,7 +280,7 @@ def test_apply_plan_converges_and_failed_rows_are_retried():
     desired = _desired(ROWS)
     plan = diff_audience(desired, state_from_desired(desired.iloc[0:0]))
     failed = {_hash("a@example.com")}
-    state = apply_plan(state_from_desired(desired.iloc[0:0]), plan, failed=failed)
+    state = read_back(apply_plan(state_from_desired(desired.iloc[0:0]), plan, failed=failed))
     retry = diff_audience(desired, state)
     assert retry.creates["contact_id"].tolist() == [1]
     assert retry.tag_adds[["tag", "contact_id"]].values.tolist() == [["VIP", 1]]

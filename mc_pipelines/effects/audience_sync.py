@@ -1,0 +1,143 @@
+"""One org's audience sync against Mailchimp: per audience in scope, read back what must be read,
+plan (pure), and push — each audience on its own, so one broken audience never stops the others
+(LIFECYCLE C3) and withdrawals reach every audience in scope (A3, C1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from mc_pipelines.effects.push import PushReport, push_audience
+from mc_pipelines.effects.readback import Readback, resolve
+from mc_pipelines.mailchimp.client import MailchimpClient
+from mc_pipelines.mailchimp.errors import AudienceNotFound
+from mc_pipelines.store import contacts
+from mc_pipelines.sync import lifecycle as lc
+from mc_pipelines.sync.desired import check_merge_field_map
+from mc_pipelines.sync.diff import AudiencePlan, diff_audience
+from mc_pipelines.sync.scope import SyncScope
+
+
+class MergeFieldMapError(ValueError):
+    """The org's merge-field map does not fit an audience; the message says what to fix."""
+
+
+@dataclass
+class AudienceOutcome:
+    """What happened in one audience."""
+
+    audience_id: str
+    plan: AudiencePlan | None = None
+    readback: Readback | None = None
+    report: PushReport | None = None
+    error: str | None = None          # the audience could not be synced (C3)
+    frozen: str | None = None         # why only withdrawals were sent (C1, C2)
+
+
+@dataclass
+class SyncSettings:
+    """Per-run and per-connection settings of the sync."""
+
+    existing_members: str = "update"
+    reconsent: str = "pending"
+    guard: lc.GuardSettings = field(default_factory=lc.GuardSettings)
+    batch_size: int = 500
+    dry_run: bool = False
+
+
+async def sync_org(client: MailchimpClient, engine: Engine, org_id: str, desired: pd.DataFrame,
+                   state: pd.DataFrame, scope: SyncScope, settings: SyncSettings,
+                   merge_field_map: Mapping[str, str | None] | None,
+                   source_columns: object) -> list[AudienceOutcome]:
+    """Sync every audience in `scope`: read back, plan, and (unless a dry run) push."""
+    outcomes = [AudienceOutcome(a, frozen=scope.why_frozen(a)) for a in scope.audiences]
+    by_audience = {a: _rows_of(state, a) for a in scope.audiences}
+    await asyncio.gather(*[_check(client, o, merge_field_map, source_columns) for o in outcomes])
+    live = [o for o in outcomes if o.error is None]
+    resolved = await asyncio.gather(*[
+        resolve(client, engine, org_id, o.audience_id, by_audience[o.audience_id],
+                dry_run=settings.dry_run) for o in live])
+    opted_out: set[str] = set()
+    for outcome, (audience_state, readback) in zip(live, resolved, strict=True):
+        outcome.readback = readback
+        by_audience[outcome.audience_id] = audience_state
+        opted_out |= readback.withdrawn_hashes
+    # an opt-out found on read-back withdrew the address's consent after the cohort was built
+    if opted_out:
+        desired = desired[~desired["subscriber_hash"].isin(opted_out)]
+    contexts = await asyncio.to_thread(_contexts, engine, org_id, desired, by_audience, live, scope,
+                                       settings, opted_out)
+    for outcome in live:
+        outcome.plan = diff_audience(_rows_of(desired, outcome.audience_id),
+                                     by_audience[outcome.audience_id], contexts[outcome.audience_id])
+    if not settings.dry_run:
+        reports = await asyncio.gather(*[
+            push_audience(client, engine, org_id, o.audience_id, o.plan,
+                          by_audience[o.audience_id], batch_size=settings.batch_size)
+            for o in live if o.plan is not None])
+        for outcome, report in zip([o for o in live if o.plan is not None], reports, strict=True):
+            outcome.report = report
+    return outcomes
+
+
+async def _check(client: MailchimpClient, outcome: AudienceOutcome,
+                 merge_field_map: Mapping[str, str | None] | None, source_columns: object) -> None:
+    """A missing audience is this audience's error (C3); a merge-field map that does not fit a
+    configured audience fails the run with what to fix."""
+    try:
+        fields = await client.list_merge_fields(outcome.audience_id)
+    except AudienceNotFound as exc:
+        outcome.error = f"audience {outcome.audience_id} does not exist in Mailchimp: {exc}"
+        return
+    if outcome.frozen and "no longer configured" in outcome.frozen:
+        return  # a retired audience only receives unsubscribes: its merge fields do not matter
+    problems = check_merge_field_map(merge_field_map or {}, fields, source_columns)
+    if problems:
+        raise MergeFieldMapError("merge field mapping does not fit the audience: " + "; ".join(
+            f"audience {outcome.audience_id}: {p}" for p in problems))
+
+
+def _contexts(engine: Engine, org_id: str, desired: pd.DataFrame,
+              states: dict[str, pd.DataFrame], live: list[AudienceOutcome], scope: SyncScope,
+              settings: SyncSettings, opted_out: set[str]) -> dict[str, lc.AudienceContext]:
+    """Each audience's context: whether it is frozen, and why its leaving members leave (explicit
+    consent withdrawal, deletion, address change) — read from the application for them only."""
+    leaving: dict[str, pd.DataFrame] = {}
+    for outcome in live:
+        state = states[outcome.audience_id]
+        wanted = set(_rows_of(desired, outcome.audience_id)["subscriber_hash"])
+        leaving[outcome.audience_id] = state[~state["subscriber_hash"].isin(wanted)]
+    frames = [f for f in leaving.values() if len(f)]
+    rows = pd.concat(frames) if frames else pd.DataFrame(columns=["contact_id", "email", "subscriber_hash"])
+    ids = [int(i) for i in rows["contact_id"].dropna().unique().tolist()]
+    by_address = contacts.contact_ids_by_address(engine, org_id, rows["email"].dropna().tolist())
+    flags = contacts.consent_flags(engine, org_id, ids + [i for v in by_address.values() for i in v])
+    withdrawn = set(opted_out)
+    for cid, email, h in zip(rows["contact_id"].tolist(), rows["email"].tolist(),
+                             rows["subscriber_hash"].tolist(), strict=True):
+        own = flags.get(int(cid)) if cid is not None and not pd.isna(cid) else None
+        others = [flags[i] for i in by_address.get(contacts.address_key(email) or "", []) if i in flags]
+        if (own is not None and not own[0]) or any(not consent and not deleted for consent, deleted in others):
+            withdrawn.add(h)
+    live_ids = frozenset(i for i, (_consent, deleted) in flags.items() if not deleted)
+    cohort = desired.drop_duplicates("contact_id")
+    cohort = cohort[cohort["contact_id"].isin(ids)]
+    cohort_contacts = dict(zip(cohort["contact_id"].astype(int), cohort["subscriber_hash"], strict=True))
+    return {o.audience_id: lc.AudienceContext(
+        frozen=o.audience_id in scope.frozen,
+        frozen_tags=scope.frozen_tags.get(o.audience_id, frozenset()),
+        withdrawn=frozenset(withdrawn), live_contacts=live_ids, cohort_contacts=cohort_contacts,
+        existing_members=settings.existing_members, reconsent=settings.reconsent,
+        guard=settings.guard) for o in live}
+
+
+def _rows_of(frame: pd.DataFrame, audience: str) -> pd.DataFrame:
+    """The rows of one audience; the frame itself when they all are (most orgs have one audience:
+    no million-row copy)."""
+    mask = (frame["audience_id"] == audience).to_numpy(dtype=bool)
+    return frame if mask.all() and len(frame) else frame[mask]

@@ -1,0 +1,179 @@
+"""One org, its contacts and its Mailchimp account, driven as people drive them: the app changes
+contacts and consent, people and marketers act in Mailchimp (the emulator's admin routes), and the
+real Dagster sync graph runs between. Mailchimp's state is read from the outside, as a `GET` of the
+member returns it; the app's state from its tables."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from dagster import DagsterInstance
+from sqlalchemy.engine import Engine
+
+from mc_pipelines.store.clock import new_id, utcnow
+from mc_pipelines.store.tables import audit_log, consent_events, contacts, mailchimp_connections
+from mc_pipelines.sync.emails import subscriber_hash
+from mc_pipelines_tests.app_data import (
+    add_contacts,
+    add_org,
+    add_segment,
+    connect_to_emulator,
+    contact_row,
+)
+from mc_pipelines_tests.dagster_runs import materialize_sync, metadata_of
+
+_ORG_IDS = itertools.count(1)
+
+
+class World:
+    """One org connected to its own emulator account (tests never share an account)."""
+
+    def __init__(self, engine: Engine, emulator, instance: DagsterInstance, **connect: Any) -> None:
+        self.engine, self.emulator, self.instance = engine, emulator, instance
+        self.org_id = f"life{next(_ORG_IDS)}"
+        add_org(engine, self.org_id)
+        conn = connect_to_emulator(engine, emulator, self.org_id, **connect)
+        self.api_key, self.audience_id = conn["api_key"], conn["audience_id"]
+        self.last_result = None
+        self._ids = itertools.count(1)
+
+    # -- the application ---------------------------------------------------------------------
+    def add(self, email: str, *, consent: bool = True, **fields: Any) -> int:
+        """A new contact (with a `given` consent event when it consents); returns its id."""
+        cid = next(self._ids)
+        add_contacts(self.engine, [contact_row(self.org_id, cid, email, marketing_consent=consent,
+                                               **fields)])
+        if consent:
+            self._consent_event(cid, "given", "app")
+        return cid
+
+    def withdraw(self, cid: int, *, at: datetime | None = None) -> None:
+        """The contact withdraws consent in the app."""
+        self._set(cid, marketing_consent=False)
+        self._consent_event(cid, "withdrawn", "app", at)
+
+    def give(self, cid: int, *, at: datetime | None = None) -> None:
+        """The contact gives consent (again) in the app."""
+        self._set(cid, marketing_consent=True)
+        self._consent_event(cid, "given", "app", at)
+
+    def delete(self, cid: int) -> None:
+        """The app soft-deletes the contact."""
+        self._set(cid, deleted_at=utcnow())
+
+    def restore(self, cid: int) -> None:
+        """The app restores a soft-deleted contact."""
+        self._set(cid, deleted_at=None)
+
+    def change_email(self, cid: int, email: str) -> None:
+        """The app changes the contact's address."""
+        self._set(cid, email=email)
+
+    def update(self, cid: int, **values: Any) -> None:
+        """Any other change of the contact."""
+        self._set(cid, **values)
+
+    def segment(self, sid: int, tag: str, filters: dict, **kw: Any) -> None:
+        """A segment managing `tag`."""
+        add_segment(self.engine, self.org_id, sid, tag, filters, **kw)
+
+    def set_connection(self, **values: Any) -> None:
+        """Change connection settings directly (options, audience)."""
+        with self.engine.begin() as conn:
+            conn.execute(mailchimp_connections.update()
+                         .where(mailchimp_connections.c.org_id == self.org_id).values(**values))
+
+    def _set(self, cid: int, **values: Any) -> None:
+        values.setdefault("updated_at", utcnow())
+        with self.engine.begin() as conn:
+            conn.execute(contacts.update().where(contacts.c.org_id == self.org_id,
+                                                 contacts.c.id == cid).values(**values))
+
+    def _consent_event(self, cid: int, kind: str, source: str, at: datetime | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(consent_events.insert().values(
+                id=new_id(), org_id=self.org_id, contact_id=cid, kind=kind, at=at or utcnow(),
+                source=source, detail="test"))
+
+    # -- the sync ----------------------------------------------------------------------------
+    def sync(self, **config: Any):
+        """Run the real sync graph for the org (audience_sync config in `config`)."""
+        self.last_result = materialize_sync(self.instance, self.org_id, self.engine, self.emulator,
+                                            sync_config=config)
+        return self.last_result
+
+    def meta(self, asset: str = "audience_sync") -> dict[str, Any]:
+        """Metadata of `asset` in the last sync."""
+        return metadata_of(self.last_result, asset)
+
+    # -- Mailchimp, as a GET returns it ------------------------------------------------------
+    def member(self, email: str, audience_id: str | None = None) -> dict[str, Any] | None:
+        """`GET /lists/{id}/members/{hash}` over HTTP; None on 404."""
+        url = f"{self.emulator.api_url()}/lists/{audience_id or self.audience_id}/members/{subscriber_hash(email.strip())}"
+        response = httpx.get(url, auth=("any", self.api_key), timeout=10)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    def status(self, email: str, audience_id: str | None = None) -> str | None:
+        """The member's status as Mailchimp returns it (None when Mailchimp does not hold it)."""
+        member = self.member(email, audience_id)
+        return None if member is None else member["status"]
+
+    def tags(self, email: str, audience_id: str | None = None) -> set[str]:
+        """The member's tag names."""
+        member = self.member(email, audience_id)
+        return set() if member is None else {t["name"] for t in member.get("tags") or []}
+
+    def person(self, email: str, event: str, audience_id: str | None = None) -> dict[str, Any]:
+        """Someone acts in Mailchimp: `unsubscribe` (the person), `admin_unsubscribe` (a
+        marketer), `cleaned`, `compliance_review`, `confirm`, `subscribe` (a form)…"""
+        return self.emulator.member_event(self.api_key, audience_id or self.audience_id,
+                                          email, event)
+
+    def writes(self) -> int:
+        """Write calls the account received so far."""
+        return int(self.emulator.stats(self.api_key)["writes"])
+
+    def new_audience(self, name: str = "Second audience") -> str:
+        """Another audience in the same account."""
+        return self.emulator.create_list(self.api_key, name=name)
+
+    def preexisting(self, email: str, status: str = "subscribed", tags: list[str] | None = None,
+                    audience_id: str | None = None) -> None:
+        """A member that existed in Mailchimp before the project met the address."""
+        self.emulator.bulk_load(self.api_key, audience_id or self.audience_id, [
+            {"email_address": email, "status": status, "merge_fields": {}, "tags": tags or []}])
+
+    # -- the app's state ---------------------------------------------------------------------
+    def consent(self, cid: int) -> bool:
+        """The contact's marketing consent."""
+        with self.engine.connect() as conn:
+            return bool(conn.execute(sa.select(contacts.c.marketing_consent).where(
+                contacts.c.org_id == self.org_id, contacts.c.id == cid)).scalar_one())
+
+    def trail(self, cid: int) -> list[tuple[str, str]]:
+        """The contact's consent trail: (kind, source), oldest first."""
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(
+                sa.select(consent_events.c.kind, consent_events.c.source)
+                .where(consent_events.c.org_id == self.org_id, consent_events.c.contact_id == cid)
+                .order_by(consent_events.c.at, consent_events.c.id))]
+
+    def audit(self, action: str | None = None) -> list[dict[str, Any]]:
+        """The org's audit rows (optionally one action)."""
+        query = sa.select(audit_log).where(audit_log.c.org_id == self.org_id)
+        if action:
+            query = query.where(audit_log.c.action == action)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query.order_by(audit_log.c.at))]
+
+
+def earlier(seconds: int = 3600) -> datetime:
+    """A time in the past (naive UTC), for consent events older than something."""
+    return utcnow() - timedelta(seconds=seconds)
