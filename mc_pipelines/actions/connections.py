@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.config import mailchimp_base_url
+from mc_pipelines.errors import OperationError
 from mc_pipelines.mailchimp.client import MailchimpClient, run_sync
 from mc_pipelines.mailchimp.errors import (
     AccountDisabled,
@@ -23,6 +24,7 @@ from mc_pipelines.mailchimp.keys import parse_api_key
 from mc_pipelines.store import connections
 from mc_pipelines.store.connections import Connection, NotConnectedError
 from mc_pipelines.store.secrets import encrypt_secret, load_fernet
+from mc_pipelines.sync import lifecycle as lc
 
 
 class ConnectError(Exception):
@@ -80,17 +82,49 @@ def check_connection(raw_key: str, audience_id: str, *, base_url_template: str |
 
 def connect_org(engine: Engine, org_id: str, raw_key: str, audience_id: str, *, auto_sync: bool = False,
                 actor: str, base_url_template: str | None = None,
-                merge_fields: dict[str, str] | None = None) -> ConnectionCheck:
-    """Check the key and audience, then store the connection with the key encrypted (audited)."""
+                merge_fields: dict[str, str] | None = None,
+                existing_members: str | None = None, reconsent: str | None = None) -> ConnectionCheck:
+    """Check the key and audience, then store the connection with the key encrypted (audited).
+    `existing_members` / `reconsent`: the lifecycle options (see `set_options`)."""
+    options = lifecycle_options(existing_members=existing_members, reconsent=reconsent)
     connections.require_org(engine, org_id)
     fernet = load_fernet()  # fail on a bad MC_SECRET_KEY before calling Mailchimp
     check = check_connection(raw_key, audience_id, base_url_template=base_url_template)
     connections.save_connection(
         engine, org_id=org_id, api_key_encrypted=encrypt_secret(parse_api_key(raw_key).secret, fernet),
         server_prefix=check.dc, audience_id=check.audience_id, account_name=check.account_name,
-        auto_sync=auto_sync, actor=actor, merge_fields=merge_fields,
+        auto_sync=auto_sync, actor=actor, merge_fields=merge_fields, options=options,
     )
     return check
+
+
+def lifecycle_options(**given: str | None) -> dict[str, str]:
+    """The lifecycle options given (None = not given), validated: `existing_members` is `update`
+    (keep linked members' fields and managed tags up to date; default) or `leave`; `reconsent` is
+    `pending` (ask the person to confirm by email after a Mailchimp-side opt-out; default) or
+    `report`. Raises OperationError naming the allowed values."""
+    allowed = {"existing_members": lc.EXISTING_MEMBERS_OPTIONS, "reconsent": lc.RECONSENT_OPTIONS}
+    options = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name not in allowed:
+            raise OperationError(f"unknown connection option {name!r}: use {', '.join(allowed)}")
+        if value not in allowed[name]:
+            raise OperationError(f"{name} must be one of {', '.join(allowed[name])}, not {value!r}")
+        options[name] = value
+    return options
+
+
+def set_options(engine: Engine, org_id: str, *, actor: str, existing_members: str | None = None,
+                reconsent: str | None = None) -> dict[str, str]:
+    """Change the connection's lifecycle options (audited); returns the options changed."""
+    options = lifecycle_options(existing_members=existing_members, reconsent=reconsent)
+    connection = require_connected(engine, org_id)
+    changed = {k: v for k, v in options.items() if getattr(connection, k) != v}
+    if changed:
+        connections.update_connection(engine, org_id, actor=actor, action="set_options", **changed)
+    return changed
 
 
 def require_connected(engine: Engine, org_id: str) -> Connection:

@@ -18,6 +18,7 @@ from dagster import DagsterInstance
 
 from mc_pipelines.actions.connections import connect_org
 from mc_pipelines.config import database_url
+from mc_pipelines.demo import lifecycle_cases
 from mc_pipelines.demo.environment import demo_instance, prepare_demo_environment
 from mc_pipelines.demo.seed import DEMO_ORGS, seed_demo
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
@@ -49,13 +50,15 @@ def reset_pipeline_tables(engine, org_ids: list[str]) -> None:
             conn.execute(table.delete().where(table.c.org_id.in_(org_ids)))
 
 
-def run_job_for_org(instance: DagsterInstance, job_name: str, org_id: str) -> dict[str, dict[str, Any]]:
-    """Execute one job for one org partition in process; returns metadata values per asset."""
+def run_job_for_org(instance: DagsterInstance, job_name: str, org_id: str, *,
+                    allow_failure: bool = False) -> dict[str, dict[str, Any]]:
+    """Execute one job for one org partition in process; returns metadata values per asset
+    (`allow_failure`: a failed blocking check is part of the story, not an error)."""
     from mc_pipelines.definitions import defs
 
     result = defs.resolve_job_def(job_name).execute_in_process(
-        partition_key=org_id, instance=instance, tags={"org": org_id}, raise_on_error=True,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        partition_key=org_id, instance=instance, tags={"org": org_id}, raise_on_error=not allow_failure,
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
     out: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():
@@ -163,6 +166,14 @@ def run_demo() -> int:
         meta = run_job_for_org(instance, "audience_sync_job", acme.org_id)
         rows.append(_row(acme, "after unsubscribe in MC", meta, server.stats(acme.api_key)["writes"] - before))
         withdrawn = meta.get("mailchimp_member_status", {}).get("consent_withdrawn", 0)
+        engine = engine_for(database_url())
+
+        def sync(org_id: str, allow_failure: bool = False) -> dict[str, dict[str, Any]]:
+            return run_job_for_org(instance, "audience_sync_job", org_id, allow_failure=allow_failure)
+
+        cases = [lifecycle_cases.reconsent(engine, server, acme, sync),
+                 lifecycle_cases.archived_left_alone(engine, server, acme, sync),
+                 lifecycle_cases.guard_holds(engine, server, orgs[1], sync)]
         inbound = {org.org_id: {**run_job_for_org(instance, "campaign_stats_job", org.org_id),
                                 **run_job_for_org(instance, "contacts_export_job", org.org_id)}
                    for org in orgs}
@@ -172,6 +183,8 @@ def run_demo() -> int:
     print()
     print(f"{leaver} unsubscribed in Mailchimp → consent withdrawn for {withdrawn} contact(s) in the app; "
           f"status in Mailchimp after the next sync: {still}.")
+    for line in cases:
+        print(line)
     for org_id, meta in inbound.items():
         stats, export = meta.get("campaign_stats", {}), meta.get("contacts_export", {})
         print(f"{org_id}: campaigns refreshed {stats.get('campaigns_refreshed')}, skipped "

@@ -104,10 +104,12 @@ def active_org_ids(engine: Engine) -> list[str]:
 def save_connection(
     engine: Engine, *, org_id: str, api_key_encrypted: str, server_prefix: str, audience_id: str,
     account_name: str, auto_sync: bool, actor: str, merge_fields: dict[str, str] | None = None,
+    options: dict[str, str] | None = None,
 ) -> None:
-    """Create or replace the org's connection (connect / reconnect) and audit it."""
+    """Create or replace the org's connection (connect / reconnect) and audit it. `options`:
+    lifecycle options (`existing_members`, `reconsent`) to set; others keep their value."""
     now = utcnow()
-    values = {
+    values = {**(options or {}),
         "api_key_encrypted": api_key_encrypted, "server_prefix": server_prefix,
         "audience_id": audience_id, "account_name": account_name, "enabled": True,
         "auto_sync": auto_sync, "connected_at": now, "disconnected_at": None, "last_error": None,
@@ -129,7 +131,7 @@ def save_connection(
         audit.record(
             conn, org_id=org_id, actor=actor, action="connect",
             detail={"audience_id": audience_id, "server_prefix": server_prefix,
-                    "account_name": account_name, "auto_sync": auto_sync},
+                    "account_name": account_name, "auto_sync": auto_sync, **(options or {})},
         )
 
 
