@@ -27,9 +27,10 @@ from typing import Any
 import httpx
 import uvicorn
 
-from .app import DEFAULT_LIST_SETTINGS, create_app
+from .admin import DEFAULT_LIST_SETTINGS
+from .app import create_app
+from .emails import subscriber_hash
 from .faults import FaultSettings
-from .state import subscriber_hash
 
 
 class EmulatorError(RuntimeError):

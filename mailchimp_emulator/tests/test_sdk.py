@@ -3,7 +3,6 @@ every call the project relies on, with Mailchimp's status codes, shapes and erro
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tarfile
@@ -16,16 +15,7 @@ from mailchimp_marketing.api_client import ApiClientError
 
 from mailchimp_emulator.harness import EmulatorServer
 
-from .conftest import sdk_error, sdk_for
-
-
-def h(email: str) -> str:
-    return hashlib.md5(email.lower().encode()).hexdigest()
-
-
-def put(sdk: Any, list_id: str, email: str, **body: Any) -> dict[str, Any]:
-    return sdk.lists.set_list_member(list_id, h(email), {"email_address": email, **body})
-
+from .helpers import h, put, sdk_error, sdk_for
 
 # ---- ping, account, auth ------------------------------------------------------------------
 
