@@ -15,7 +15,7 @@ from starlette.routing import Route
 from .bulk import bulk_load
 from .campaigns import apply_campaign_fields, new_campaign, render_campaign
 from .clock import iso
-from .emails import hash_from_path
+from .emails import hash_from_path, subscriber_hash
 from .errors import (
     DETAIL_JSON,
     DETAIL_KEY_INVALID,
@@ -34,9 +34,9 @@ from .handlers.lists import create_list
 from .members import check_tag_name
 from .merge_fields import merge_dict
 from .model import Account, AudienceList, valid_dc
+from .people import member_event, signup
 from .rendering import render_list, render_member
 from .routing import _parse_auth
-from .rules import member_event
 
 if TYPE_CHECKING:
     from .app import Emulator
@@ -89,6 +89,13 @@ async def _admin_body(request: Request) -> Any:
         return json.loads(raw)
     except ValueError:
         raise ApiError(400, "JSON Parse Error", DETAIL_JSON) from None
+
+
+def _by_contact_id(lst: AudienceList, contact_id: str) -> Any:
+    m = lst.members.get(contact_id[::-1])
+    if m is not None and m.origin == contact_id[::-1]:
+        return m
+    return next((x for x in lst.members.values() if x.origin == contact_id[::-1]), None)
 
 
 def build_admin(emu: Emulator) -> Starlette:
@@ -216,6 +223,8 @@ def build_admin(emu: Emulator) -> Starlette:
                     "last_changed": iso(m.changed),
                     "unsubscribe_reason": m.get_extra("unsubscribe_reason"),
                     "compliance": m.compliance,
+                    "contact_id": m.origin[::-1],
+                    "confirmation_emails": lst.confirmations.get(m.origin[::-1], 0),
                 }
             )
         return _json(
@@ -257,15 +266,28 @@ def build_admin(emu: Emulator) -> Starlette:
         acct = account(request)
         lst = the_list(acct, request)
         body = await _admin_body(request)
+        if not isinstance(body, dict):
+            raise schema_type_error("", "object", body)
         h = hash_from_path(request.path_params["subscriber_hash"])
         m = lst.members.get(h) if h else None
-        if m is None:
-            raise not_found()
-        kind = body.get("type") if isinstance(body, dict) else None
+        kind = body.get("type")
         if kind not in MEMBER_EVENTS:
             raise enum_error("type", MEMBER_EVENTS)
-        member_event(lst, m, kind, state.clock.now())
+        email = body.get("email_address")
+        if m is None and kind == "subscribe" and isinstance(email, str) and subscriber_hash(email) == h:
+            m = signup(lst, email, body, state.clock.now())  # a new person on the signup form
+            source = "user"
+        elif m is None:
+            raise not_found()
+        else:
+            source = member_event(lst, m, kind, body, state.clock.now())
+        emu.webhooks.flush([lst], source)
         return _json(render_member(lst, m))
+
+    @add("/_emulator/lists/{list_id}/webhook-deliveries", "GET")
+    async def deliveries(request: Request) -> Response:
+        lst = the_list(account(request), request)
+        return _json({"deliveries": lst.deliveries, "total_items": len(lst.deliveries)})
 
     @add("/_emulator/lists/{list_id}/members/{subscriber_hash}/tags", "POST")
     async def admin_tags(request: Request) -> Response:
@@ -313,7 +335,15 @@ def build_admin(emu: Emulator) -> Starlette:
     @add("/_emulator/stats", "GET")
     async def stats(request: Request) -> Response:
         acct = account(request, required=False)
-        return _json((acct.stats if acct else emu.stats).as_dict())
+        out = (acct.stats if acct else emu.stats).as_dict()
+        if acct is not None:  # double opt-in emails Mailchimp sent, by member email
+            out["confirmation_emails"] = {
+                m.email: n
+                for lst in acct.lists.values()
+                for cid, n in lst.confirmations.items()
+                if (m := _by_contact_id(lst, cid)) is not None
+            }
+        return _json(out)
 
     @add("/_emulator/faults", "GET", "POST")
     async def faults(request: Request) -> Response:

@@ -8,6 +8,7 @@ socket, and request accounting sees every request); the admin side is a Starlett
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 import json
 import logging
@@ -29,7 +30,7 @@ from .errors import (
     too_many_connections_detail,
 )
 from .faults import Faults, FaultSettings, Stats
-from .handlers.base import Call, RawJSON, shape
+from .handlers.base import Call, Handler, RawJSON, Result, shape
 from .handlers.batches import Batch
 from .model import Account, EmulatorState, valid_dc
 from .routing import (
@@ -46,6 +47,7 @@ from .routing import (
     drop_connection,
     match,
 )
+from .webhook_delivery import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ class Emulator:
                 raise ValueError("--api-key values must look like <key>-<dc>, e.g. ...-us1")
             self.state.preset_keys.append(key)
         self.state.reset()
+        self.webhooks = WebhookDispatcher()
         self.admin = build_admin(self)
 
     # ---- auth ------------------------------------------------------------------------------
@@ -106,9 +109,10 @@ class Emulator:
         await self.api(scope, receive, send)
 
     async def shutdown(self) -> None:
-        """Cancel background batch jobs."""
+        """Cancel background batch jobs and webhook deliveries."""
         for acct in list(self.state.accounts.values()):
             self.cancel_batches(acct)
+        await self.webhooks.close()
 
     def cancel_batches(self, acct: Account) -> None:
         """Stop an account's running ``/batches`` jobs."""
@@ -229,7 +233,7 @@ class Emulator:
                 self.state.clock.now(),
             )
             try:
-                status, payload = handler(call)
+                status, payload = await self.run_handler(handler, call)
             except ApiError as exc:
                 self._record(stats, route_key, str(exc.status), False)
                 await _send_error(send, exc, rid)
@@ -261,7 +265,18 @@ class Emulator:
         self.stats.record(route_key, status, write)
 
     # ---- internal calls (/batches) ---------------------------------------------------------
-    def call_internal(
+    async def run_handler(self, handler: Handler, call: Call) -> Result:
+        """Run a handler (sync, or async for the few that call out, e.g. the webhook
+        validation GET), then dispatch the webhook events its writes queued (source ``api``)."""
+        try:
+            result = handler(call)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        finally:
+            self.webhooks.flush(call.acct.lists.values(), "api")
+
+    async def call_internal(
         self,
         acct: Account,
         method: str,
@@ -303,8 +318,9 @@ class Emulator:
                 except ValueError:
                     raise ApiError(400, "JSON Parse Error", DETAIL_JSON) from None
             handler = entry.methods[method][0]
-            status, payload = handler(
-                Call(self, acct, method, path_params, query, body, base_url, self.state.clock.now())
+            status, payload = await self.run_handler(
+                handler,
+                Call(self, acct, method, path_params, query, body, base_url, self.state.clock.now()),
             )
             return status, shape(payload, query)
         except ApiError as exc:
@@ -321,7 +337,7 @@ class Emulator:
         batch.status = "started"
         results = []
         for i, op in enumerate(batch.ops):
-            status, payload = self.call_internal(
+            status, payload = await self.call_internal(
                 acct, op["method"], op["path"], op.get("params") or {}, op.get("body"), base_url
             )
             results.append(

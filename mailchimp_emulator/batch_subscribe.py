@@ -17,7 +17,7 @@ from .errors import (
     required_missing,
     schema_type_error,
 )
-from .members import _apply_tag_names, _new_member, _update_existing, check_member_schema
+from .members import apply_tag_names, check_member_schema, new_member, update_member
 from .merge_fields import MergeError, merge_values
 from .model import AudienceList, EmulatorState, Member
 from .rendering import members_json, render_member
@@ -97,10 +97,10 @@ def batch_subscribe(
         try:
             if m is None:
                 mf = merge_values(lst, row.get("merge_fields"), None, skip_merge)
-                m = _new_member(lst, h, email, target, mf, row, now)
+                m = new_member(lst, h, email, target, mf, row, now)
                 out = new_members
             elif m.status == "archived":
-                _update_existing(lst, m, row, target, skip_merge, now)
+                update_member(lst, m, row, target, skip_merge, now)
                 out = new_members
             elif not update_existing:
                 errors.append(
@@ -108,7 +108,7 @@ def batch_subscribe(
                 )
                 continue
             else:
-                _update_existing(lst, m, row, target, skip_merge, now)
+                update_member(lst, m, row, target, skip_merge, now)
                 out = updated
         except MergeError as exc:
             first = exc.errors[0]
@@ -133,7 +133,7 @@ def batch_subscribe(
             )
             continue
         if sync_tags or row.get("tags"):
-            _apply_tag_names(state, lst, m, row.get("tags") or (), now, replace=sync_tags)
+            apply_tag_names(state, lst, m, row.get("tags") or (), now, replace=sync_tags)
         out.append(m)
     return BatchResult(new_members, updated, errors)
 

@@ -8,7 +8,7 @@ from typing import Any
 from .clock import parse_time
 from .emails import subscriber_hash
 from .errors import ALL_STATUSES, DETAIL_BAD_EMAIL, enum_error, invalid_field, schema_type_error
-from .members import _apply_tag_names, _fresh_member
+from .members import apply_tag_names, fresh_member
 from .model import AudienceList, EmulatorState
 
 # --------------------------------------------------------------------------------------------
@@ -54,7 +54,7 @@ def bulk_load(
         h = subscriber_hash(email)
         m = members.get(h)
         if m is None:
-            m = _fresh_member(h, email, status, mf, ts)
+            m = fresh_member(h, email, status, mf, ts)
             lst.insert(m)
             created += 1
         else:
@@ -71,6 +71,6 @@ def bulk_load(
             updated += 1
         tags = row.get("tags")
         if tags:
-            _apply_tag_names(state, lst, m, tags, ts, replace=False)
+            apply_tag_names(state, lst, m, tags, ts, replace=False)
         lst.forgotten.discard(h)
     return {"loaded": created + updated, "created": created, "updated": updated}

@@ -106,6 +106,8 @@ MEMBER_EVENTS = (
     "compliance_review",
     "confirm",
     "subscribe",
+    "archive",
+    "profile",
 )
 
 

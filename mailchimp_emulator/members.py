@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from . import events
 from .clock import iso, parse_time
 from .emails import email_problem, subscriber_hash
 from .errors import (
@@ -25,7 +26,7 @@ from .errors import (
 from .merge_fields import MergeError, merge_values
 from .model import AudienceList, EmulatorState, Member
 from .rendering import _EMPTY_LOCATION
-from .rules import apply_status, check_status_change
+from .rules import apply_status, check_status_change, status_events
 
 # --------------------------------------------------------------------------------------------
 # Member writes (POST / PUT / PATCH / DELETE / delete-permanent / batch subscribe / tags)
@@ -130,7 +131,7 @@ def _cleaned_email_change() -> ApiError:
     )
 
 
-def _fresh_member(h: str, email: str, status: str, mf: tuple, now: int) -> Member:
+def fresh_member(h: str, email: str, status: str, mf: tuple, now: int) -> Member:
     """A member added through the API (or bulk load) with ``status``: added as unsubscribed
     counts as an admin unsubscribe, added as cleaned is in compliance state."""
     m = Member(h, email, status, mf, now)
@@ -141,16 +142,18 @@ def _fresh_member(h: str, email: str, status: str, mf: tuple, now: int) -> Membe
     return m
 
 
-def _new_member(
+def new_member(
     lst: AudienceList, h: str, email: str, status: str, mf: tuple, body: dict[str, Any], now: int
 ) -> Member:
-    m = _fresh_member(h, email, status, mf, now)
+    """Create a member through the API (queues its webhook event / confirmation email)."""
+    m = fresh_member(h, email, status, mf, now)
     _apply_extras(m, body)
     lst.insert(m)
+    status_events(lst, m, now)
     return m
 
 
-def _apply_tag_names(
+def apply_tag_names(
     state: EmulatorState,
     lst: AudienceList,
     m: Member,
@@ -158,6 +161,7 @@ def _apply_tag_names(
     now: int,
     replace: bool,
 ) -> None:
+    """Add the named tags (creating them); ``replace`` also removes the member's other tags."""
     wanted = []
     for name in names:
         seg = lst.tag_segment(name.strip(), now, state.next_segment_id)
@@ -192,13 +196,13 @@ def add_member(
         mf = merge_values(lst, body.get("merge_fields"), None, skip_merge)
     except MergeError as exc:
         raise exc.api_error() from None
-    m = _new_member(lst, h, email, body["status"], mf, body, now)
+    m = new_member(lst, h, email, body["status"], mf, body, now)
     if body.get("tags"):
-        _apply_tag_names(state, lst, m, body["tags"], now, replace=False)
+        apply_tag_names(state, lst, m, body["tags"], now, replace=False)
     return m
 
 
-def _prepare_email_change(lst: AudienceList, m: Member, email: str) -> str | None:
+def prepare_email_change(lst: AudienceList, m: Member, email: str) -> str | None:
     """Validate moving ``m`` to ``email``; returns the new hash, or ``None`` if unchanged."""
     if email == m.email:
         return None
@@ -217,7 +221,7 @@ def _prepare_email_change(lst: AudienceList, m: Member, email: str) -> str | Non
     return new_h
 
 
-def _update_existing(
+def update_member(
     lst: AudienceList,
     m: Member,
     body: dict[str, Any],
@@ -229,7 +233,7 @@ def _update_existing(
     new_h = None
     email = body.get("email_address")
     if email:
-        new_h = _prepare_email_change(lst, m, email)
+        new_h = prepare_email_change(lst, m, email)
     if target:
         check_status_change(m, target, email)
     try:
@@ -238,14 +242,17 @@ def _update_existing(
         raise exc.api_error() from None
     changed = False
     if new_h is not None:
+        old_email = m.email
         if new_h == m.h:
             m.email = email
             changed = True
         else:
             lst.rekey(m, email, new_h, now)
+        events.upemail(lst, old_email, m, now)
     if mf != m.mf:
         m.mf = mf
         changed = True
+        events.profile(lst, m, now)
     changed = _apply_extras(m, body) or changed
     if target:
         changed = apply_status(lst, m, target, now) or changed
@@ -284,13 +291,13 @@ def upsert_member(
             mf = merge_values(lst, body.get("merge_fields"), None, skip_merge)
         except MergeError as exc:
             raise exc.api_error() from None
-        return _new_member(lst, eh, email, status, mf, body, now)
+        return new_member(lst, eh, email, status, mf, body, now)
     target = body.get("status")
     if m.status == "archived" and not target:
         target = body.get("status_if_new")
         if not target:
             raise required_missing("", ["status_if_new"])
-    _update_existing(lst, m, body, target, skip_merge, now)
+    update_member(lst, m, body, target, skip_merge, now)
     return m
 
 
@@ -302,7 +309,7 @@ def patch_member(
     if m is None:
         raise not_found()
     check_member_schema(body, "", PATCH_STATUSES, ("status",))
-    _update_existing(lst, m, body, body.get("status"), skip_merge, now)
+    update_member(lst, m, body, body.get("status"), skip_merge, now)
     return m
 
 
@@ -315,6 +322,7 @@ def archive_member(lst: AudienceList, path_h: str, now: int) -> None:
         raise ApiError(405, "Method Not Allowed", DETAIL_ARCHIVE_405, headers={"Allow": "GET, PUT"})
     lst.set_status(m, "archived", now)
     lst.touch(m, now)
+    status_events(lst, m, now)
 
 
 def delete_permanent(lst: AudienceList, path_h: str) -> None:

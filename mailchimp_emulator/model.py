@@ -44,6 +44,12 @@ class Member:
         self.compliance: str | None = None
         self.extra: dict[str, Any] | None = None
 
+    @property
+    def origin(self) -> str:
+        """The subscriber hash the member was created with (its ``contact_id``/``web_id`` derive
+        from it, so they survive an email change)."""
+        return self.extra.get("origin", self.h) if self.extra else self.h
+
     def get_extra(self, key: str, default: Any = "") -> Any:
         """A rarely set field (``unsubscribe_reason``, ``language``, ``vip`` …)."""
         return self.extra.get(key, default) if self.extra else default
@@ -110,6 +116,11 @@ class AudienceList:
         self.segments: dict[int, Segment] = {}
         self.seg_by_name: dict[str, Segment] = {}
         self.webhooks: dict[str, dict[str, Any]] = {}
+        # webhook events waiting to be dispatched (see events.py) and deliveries made
+        self.outbox: list[tuple[str, dict[str, Any], int]] = []
+        self.deliveries: list[dict[str, Any]] = []
+        # double opt-in confirmation emails sent, by contact_id
+        self.confirmations: dict[str, int] = {}
         self.counts: dict[str, int] = dict.fromkeys(ALL_STATUSES, 0)
         self.last_sub = 0
         self.last_unsub = 0
@@ -199,6 +210,8 @@ class AudienceList:
             if seg is not None:
                 added = seg.members.pop(m.h, now)
                 seg.members[new_h] = added
+        if m.extra is None or "origin" not in m.extra:
+            m.set_extra("origin", m.h)  # contact_id and web_id stay those of the first address
         m.h = new_h
         m.email = new_email
         self.members[new_h] = m

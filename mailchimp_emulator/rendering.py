@@ -35,11 +35,11 @@ def render_member(lst: AudienceList, m: Member) -> dict[str, Any]:
         "id": h,
         "email_address": m.email,
         "unique_email_id": h[7:17],
-        "contact_id": h[::-1],
+        "contact_id": m.origin[::-1],
         "full_name": f"{fname} {lname}".strip()
         if isinstance(fname, str) and isinstance(lname, str)
         else "",
-        "web_id": int(h[:7], 16),
+        "web_id": int(m.origin[:7], 16),
         "email_type": extra.get("email_type", "html"),
         "status": m.status,
         "consents_to_one_to_one_messaging": True,
@@ -122,8 +122,9 @@ def member_json(lst: AudienceList, m: Member) -> str:
     reason = ""
     if m.status == "unsubscribed" or has_reason:
         reason = ',"unsubscribe_reason":' + _q(m.get_extra("unsubscribe_reason"))
+    origin = m.origin
     return _MEMBER_FMT % (
-        h, _q(m.email), h[7:17], h[::-1], _q(full), int(h[:7], 16), email_type, m.status, merge,
+        h, _q(m.email), h[7:17], origin[::-1], _q(full), int(origin[:7], 16), email_type, m.status, merge,
         ip_signup, ts_signup, ip_opt, ts_opt, iso(m.changed), language, vip, location, source,
         len(tags), tags_json, lst.id, reason,
     )  # fmt: skip

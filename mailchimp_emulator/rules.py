@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
+from . import events
 from .errors import (
-    MEMBER_EVENTS,
     UNSUB_ADMIN,
-    UNSUB_REVIEW,
-    UNSUB_SELF,
     ApiError,
     detail_compliance,
-    enum_error,
-    invalid_field,
 )
 from .model import AudienceList, Member
 
@@ -37,11 +33,18 @@ def check_status_change(m: Member, target: str, email: str | None = None) -> Non
         )
 
 
+def send_confirmation(lst: AudienceList, m: Member) -> None:
+    """Mailchimp emails the double opt-in confirmation (counted per contact for tests)."""
+    cid = m.origin[::-1]
+    lst.confirmations[cid] = lst.confirmations.get(cid, 0) + 1
+
+
 def apply_status(lst: AudienceList, m: Member, target: str, now: int) -> bool:
     """Move ``m`` to ``target`` through the API (call :func:`check_status_change` first).
 
     API/admin unsubscribes are re-subscribable; a cleaned member sent ``unsubscribed`` stays
-    cleaned.  Returns whether anything changed."""
+    cleaned; moving to ``pending`` sends a confirmation email.  Queues the webhook event.
+    Returns whether anything changed."""
     if target == m.status or (m.status == "cleaned" and target == "unsubscribed"):
         return False
     if target == "unsubscribed":
@@ -52,34 +55,19 @@ def apply_status(lst: AudienceList, m: Member, target: str, now: int) -> bool:
     else:
         m.set_extra("unsubscribe_reason", None)
     lst.set_status(m, target, now)
+    status_events(lst, m, now)
     return True
 
 
-def member_event(lst: AudienceList, m: Member, kind: str, now: int) -> None:
-    """A Mailchimp-side event (admin route): what a contact or Mailchimp does, not the API."""
-    if kind == "unsubscribe":
-        m.compliance = "unsubscribe"
-        m.set_extra("unsubscribe_reason", UNSUB_SELF)
-        lst.set_status(m, "unsubscribed", now)
-    elif kind == "admin_unsubscribe":
-        m.set_extra("unsubscribe_reason", UNSUB_ADMIN)
-        lst.set_status(m, "unsubscribed", now)
-    elif kind == "cleaned":
-        m.compliance = "cleaned"
-        m.set_extra("unsubscribe_reason", None)
-        lst.set_status(m, "cleaned", now)
-    elif kind == "compliance_review":
-        m.compliance = "review"
-        m.set_extra("unsubscribe_reason", UNSUB_REVIEW)
-        lst.set_status(m, "unsubscribed", now)
-    elif kind in ("confirm", "subscribe"):
-        if kind == "confirm" and m.status != "pending":
-            raise invalid_field("type", "confirm applies to pending members only")
-        m.compliance = None
-        m.set_extra("unsubscribe_reason", None)
-        lst.set_status(m, "subscribed", now)
-    else:
-        raise enum_error("type", MEMBER_EVENTS)
-    lst.touch(m, now)
-
-
+def status_events(lst: AudienceList, m: Member, now: int, action: str = "unsub") -> None:
+    """The webhook event (and confirmation email) for the status ``m`` just reached."""
+    if m.status == "subscribed":
+        events.subscribed(lst, m, now)
+    elif m.status == "unsubscribed":
+        events.unsubscribed(lst, m, now, action, "manual")
+    elif m.status == "archived":
+        events.unsubscribed(lst, m, now, "delete", "manual")
+    elif m.status == "cleaned":
+        events.cleaned(lst, m, now)
+    elif m.status == "pending":
+        send_confirmation(lst, m)

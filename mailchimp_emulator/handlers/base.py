@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ class RawJSON:
 
 
 Result = tuple[int, Any]  # (status, payload: JSON-able, RawJSON, or None for 204)
-Handler = Callable[[Call], Result]
+Handler = Callable[[Call], Result | Awaitable[Result]]  # async only to call out (webhooks)
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,22 @@ _SORT_KEYS: dict[str, Callable[[Member], Any]] = {
     "timestamp_signup": lambda m: m.get_extra("timestamp_signup"),
     "last_changed": lambda m: m.changed,
 }
+
+
+def shuffle_same_second(members: list[Member], rng: random.Random) -> list[Member]:
+    """A copy where each run of members with the same ``last_changed`` second is shuffled (the
+    ``shuffle_same_second`` fault: Mailchimp gives no order among equal sort keys)."""
+    out: list[Member] = []
+    run: list[Member] = []
+    for m in members:
+        if run and run[0].changed != m.changed:
+            rng.shuffle(run)
+            out.extend(run)
+            run = []
+        run.append(m)
+    rng.shuffle(run)
+    out.extend(run)
+    return out
 
 
 def h_members_get(call: Call) -> Result:
@@ -94,6 +111,9 @@ def h_members_get(call: Call) -> Result:
         return out
 
     result = lst.query(key, build)
+    rng = call.emu.faults.order_shuffler(call.acct.key)
+    if rng is not None:
+        result = shuffle_same_second(result, rng)
     page_members = result[offset : offset + count]
     if not is_shaped(call):
         members = members_json(lst, page_members)

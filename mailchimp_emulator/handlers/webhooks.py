@@ -50,15 +50,19 @@ def h_webhooks_get(call: Call) -> Result:
     return 200, {"webhooks": hooks, "list_id": lst.id, "total_items": len(hooks), "_links": []}
 
 
-def h_webhooks_post(call: Call) -> Result:
+async def h_webhooks_post(call: Call) -> Result:
     lst = get_list(call)
     body = body_dict(call)
     url = _webhook_url(lst, body.get("url"))
+    events = _webhook_flags(body, "events", dict.fromkeys(_WEBHOOK_EVENTS, False))
+    sources = _webhook_flags(body, "sources", dict(_WEBHOOK_SOURCES))
+    await call.emu.webhooks.validate(url)
+    _webhook_url(lst, url)  # another request may have registered it while we validated
     hook = {
         "id": new_id(lst.webhooks),
         "url": url,
-        "events": _webhook_flags(body, "events", dict.fromkeys(_WEBHOOK_EVENTS, False)),
-        "sources": _webhook_flags(body, "sources", dict(_WEBHOOK_SOURCES)),
+        "events": events,
+        "sources": sources,
         "list_id": lst.id,
         "_links": [],
     }
@@ -77,16 +81,21 @@ def h_webhook_get(call: Call) -> Result:
     return 200, _get_webhook(call, get_list(call))
 
 
-def h_webhook_patch(call: Call) -> Result:
+async def h_webhook_patch(call: Call) -> Result:
     lst = get_list(call)
     hook = _get_webhook(call, lst)
     body = body_dict(call)
+    events = _webhook_flags(body, "events", hook["events"]) if "events" in body else None
+    sources = _webhook_flags(body, "sources", hook["sources"]) if "sources" in body else None
     if "url" in body:
-        hook["url"] = _webhook_url(lst, body["url"], ignore=hook["id"])
-    if "events" in body:
-        hook["events"] = _webhook_flags(body, "events", hook["events"])
-    if "sources" in body:
-        hook["sources"] = _webhook_flags(body, "sources", hook["sources"])
+        url = _webhook_url(lst, body["url"], ignore=hook["id"])
+        if url != hook["url"]:
+            await call.emu.webhooks.validate(url)
+        hook["url"] = _webhook_url(lst, url, ignore=hook["id"])
+    if events is not None:
+        hook["events"] = events
+    if sources is not None:
+        hook["sources"] = sources
     return 200, hook
 
 

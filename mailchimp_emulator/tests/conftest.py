@@ -11,7 +11,7 @@ import pytest
 
 from mailchimp_emulator.harness import EmulatorServer
 
-from .helpers import sdk_for
+from .helpers import Receiver, sdk_for
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +43,11 @@ def list_id(emu: EmulatorServer, api_key: str) -> str:
 def sdk(emu: EmulatorServer, account: dict[str, str]) -> Any:
     """The SDK for the fresh account."""
     return sdk_for(emu, account["api_key"], account["dc"])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 recording what the emulator sends it."""
+    server = Receiver()
+    yield server
+    server.close()

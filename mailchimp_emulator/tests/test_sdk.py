@@ -15,7 +15,7 @@ from mailchimp_marketing.api_client import ApiClientError
 
 from mailchimp_emulator.harness import EmulatorServer
 
-from .helpers import h, put, sdk_error, sdk_for
+from .helpers import Receiver, h, put, sdk_error, sdk_for
 
 # ---- ping, account, auth ------------------------------------------------------------------
 
@@ -660,9 +660,9 @@ def test_campaigns_and_reports(sdk: Any, list_id: str, emu: EmulatorServer, api_
     assert sdk_error(exc)[0] == 404
 
 
-def test_webhooks_create_list_delete(sdk: Any, list_id: str) -> None:
+def test_webhooks_create_list_delete(sdk: Any, list_id: str, receiver: Receiver) -> None:
     body = {
-        "url": "https://app.acme-corp.com/hooks/mc?secret=s3",
+        "url": f"{receiver.url}/hooks/mc?secret=s3",
         "events": {"unsubscribe": True, "cleaned": True},
     }
     hook = sdk.lists.create_list_webhook(list_id, body)
@@ -673,7 +673,7 @@ def test_webhooks_create_list_delete(sdk: Any, list_id: str) -> None:
     }
     with pytest.raises(ApiClientError) as exc:
         sdk.lists.create_list_webhook(
-            list_id, {**body, "url": "https://app.acme-corp.com/hooks/mc?secret=other"}
+            list_id, {**body, "url": f"{receiver.url}/hooks/mc?secret=other"}
         )
     assert sdk_error(exc)[0] == 400
     assert sdk.lists.get_list_webhooks(list_id)["total_items"] == 1
