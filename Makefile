@@ -1,4 +1,6 @@
-# Every target bootstraps .venv from pyproject.toml on a fresh machine.
+# Every target bootstraps .venv from pyproject.toml on a fresh machine. The Mailchimp emulator is
+# its own distribution (mailchimp_emulator/pyproject.toml), installed here for demo/dev/bench/test
+# and never part of the mc_pipelines wheel.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,10 +9,10 @@ export DAGSTER_HOME ?= $(CURDIR)/.data/dagster_home
 
 .PHONY: demo test lint dev bench e2e clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml mailchimp_emulator/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./mailchimp_emulator -e '.[dev]'
 	touch $(STAMP)
 
 ## make demo: the main job — seed, start the emulator, connect, sync every demo org, summary

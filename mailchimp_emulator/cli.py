@@ -57,6 +57,11 @@ def build_parser(
         "--seed", type=int, default=None, help="seed of the fault draws (reproducible runs)"
     )
     p.add_argument(
+        "--shuffle-same-second",
+        action="store_true",
+        help="return members changed in the same second in a random order on each request",
+    )
+    p.add_argument(
         "--max-connections", type=int, default=10, help="simultaneous requests per key (default 10)"
     )
     p.add_argument(
@@ -87,6 +92,7 @@ def settings_from_args(args: argparse.Namespace) -> FaultSettings:
         ack_loss_rate=args.ack_loss_rate,
         seed=args.seed,
         max_connections=args.max_connections,
+        shuffle_same_second=args.shuffle_same_second,
     )
 
 

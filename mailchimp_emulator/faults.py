@@ -33,6 +33,9 @@ class FaultSettings:
     ack_loss_rate: float = 0.0
     seed: int | None = None
     max_connections: int = 10
+    #: members whose ``last_changed`` falls in the same second come back in a different
+    #: (seeded random) order on each member-list request (clients paging by last_changed)
+    shuffle_same_second: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""
@@ -53,6 +56,10 @@ def validate_settings(values: dict[str, Any]) -> dict[str, Any]:
         if key == "seed":
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ValueError("seed must be an integer or null")
+            out[key] = value
+        elif key == "shuffle_same_second":
+            if not isinstance(value, bool):
+                raise ValueError("shuffle_same_second must be true or false")
             out[key] = value
         elif key == "max_connections":
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -88,12 +95,14 @@ class FaultScope:
     def __init__(self, values: dict[str, Any] | None = None) -> None:
         self.values: dict[str, Any] = dict(values or {})
         self.rng = random.Random(self.values.get("seed"))
+        self.order_rng = random.Random(self.values.get("seed"))  # own stream: fault draws unchanged
 
     def update(self, values: dict[str, Any]) -> None:
         """Merge settings; a given ``seed`` restarts the random stream."""
         self.values.update(values)
         if "seed" in values:
             self.rng = random.Random(values["seed"])
+            self.order_rng = random.Random(values["seed"])
 
 
 class Faults:
@@ -145,6 +154,15 @@ class Faults:
         if scope is not None and "max_connections" in scope.values:
             return scope.values["max_connections"]
         return self.global_scope.values["max_connections"]
+
+    def order_shuffler(self, account_key: str) -> random.Random | None:
+        """The random stream reordering same-second members, or ``None`` when that fault is off."""
+        if not self.effective(account_key).get("shuffle_same_second"):
+            return None
+        scope = self.accounts.get(account_key)
+        if scope is not None and "seed" in scope.values:
+            return scope.order_rng
+        return self.global_scope.order_rng
 
     def decide(self, account_key: str, members: int) -> Decision:
         """Draw the fault decision for one API request (always 5 draws, in arrival order)."""

@@ -27,9 +27,10 @@ from typing import Any
 import httpx
 import uvicorn
 
-from .app import DEFAULT_LIST_SETTINGS, create_app
+from .admin import DEFAULT_LIST_SETTINGS
+from .app import create_app
+from .emails import subscriber_hash
 from .faults import FaultSettings
-from .state import subscriber_hash
 
 
 class EmulatorError(RuntimeError):
@@ -154,6 +155,8 @@ class EmulatorServer:
             cmd.append("--no-access-log")
         if s.seed is not None:
             cmd += ["--seed", str(s.seed)]
+        if s.shuffle_same_second:
+            cmd.append("--shuffle-same-second")
         for key in self.api_keys:
             cmd += ["--api-key", key]
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
@@ -344,15 +347,28 @@ class EmulatorServer:
 
     # ---- Mailchimp-side events -------------------------------------------------------------
     def member_event(
-        self, api_key: str, list_id: str, subscriber_hash: str, type: str
+        self, api_key: str, list_id: str, subscriber_hash: str, type: str, **fields: Any
     ) -> dict[str, Any]:
-        """Simulate ``unsubscribe`` (by the contact), ``admin_unsubscribe``, ``cleaned``,
-        ``compliance_review``, ``confirm`` (double opt-in click) or ``subscribe`` (the contact
-        signs up again).  ``subscriber_hash`` may be the email.  Returns the member."""
+        """What a person or marketer does in Mailchimp (not via the API): ``unsubscribe`` (the
+        contact; ``reason=``), ``subscribe`` (the contact signs up again on a form; with an
+        email for a non-member: a new signup), ``confirm`` (double opt-in click), ``profile``
+        (the contact's profile page: ``email_address=``, ``merge_fields=``),
+        ``admin_unsubscribe`` / ``archive`` (a marketer), ``cleaned`` (a bounce),
+        ``compliance_review``.  ``subscriber_hash`` may be the email.  Returns the member."""
         ref = _member_ref(subscriber_hash)
+        if type == "subscribe" and "@" in subscriber_hash:
+            fields.setdefault("email_address", subscriber_hash)
         return self._admin(
-            "POST", f"/lists/{list_id}/members/{ref}/events", api_key, json_body={"type": type}
+            "POST",
+            f"/lists/{list_id}/members/{ref}/events",
+            api_key,
+            json_body={**fields, "type": type},
         )
+
+    def webhook_deliveries(self, api_key: str, list_id: str) -> list[dict[str, Any]]:
+        """Webhook deliveries made for an audience: ``webhook_id, type, source, fired_at, email,
+        attempts`` (status codes, ``"error"`` for no answer), ``delivered``, ``done``."""
+        return self._admin("GET", f"/lists/{list_id}/webhook-deliveries", api_key)["deliveries"]
 
     def tag_member(
         self,
@@ -385,7 +401,8 @@ class EmulatorServer:
         self, api_key: str, list_id: str, status: str | None = None
     ) -> list[dict[str, Any]]:
         """Every member including archived: ``email_address, subscriber_hash, status,
-        merge_fields, tags`` (names), ``last_changed, unsubscribe_reason, compliance``."""
+        merge_fields, tags`` (names), ``last_changed, unsubscribe_reason, compliance, contact_id,
+        confirmation_emails``."""
         params = {"status": status} if status else None
         return self._admin("GET", f"/lists/{list_id}/members", api_key, params=params)["members"]
 

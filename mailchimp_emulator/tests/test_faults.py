@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,20 +14,7 @@ import pytest
 from mailchimp_emulator.cli import main as cli_main
 from mailchimp_emulator.harness import EmulatorServer
 
-from .conftest import sdk_for
-
-
-@pytest.fixture(scope="module")
-def own() -> Iterator[EmulatorServer]:
-    """A private emulator for tests that change global fault settings."""
-    with EmulatorServer() as server:
-        yield server
-
-
-def _client(emu: EmulatorServer, api_key: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=emu.api_url(api_key.rpartition("-")[2]), auth=("u", api_key), timeout=30
-    )
+from .helpers import api_client, sdk_for
 
 
 async def _concurrent(
@@ -75,7 +61,7 @@ def test_per_member_latency_in_bulk_calls(emu: EmulatorServer, api_key: str, lis
     members = [
         {"email_address": f"lat{i}@acme-corp.com", "status": "subscribed"} for i in range(100)
     ]
-    with _client(emu, api_key) as client:
+    with api_client(emu, api_key) as client:
         started = time.monotonic()
         assert client.get("/ping").status_code == 200
         ping = time.monotonic() - started
@@ -86,7 +72,7 @@ def test_per_member_latency_in_bulk_calls(emu: EmulatorServer, api_key: str, lis
 
 def _outcomes(emu: EmulatorServer, api_key: str, n: int) -> list[str]:
     out = []
-    with _client(emu, api_key) as client:
+    with api_client(emu, api_key) as client:
         for _ in range(n):
             try:
                 out.append(str(client.get("/ping").status_code))
@@ -115,7 +101,7 @@ def test_injected_errors_and_drops_never_apply_writes(
     email = "fault.write@acme-corp.com"
     path = f"/lists/{list_id}/members/{hashlib.md5(email.encode()).hexdigest()}"
     body = {"email_address": email, "status_if_new": "subscribed"}
-    with _client(emu, api_key) as client:
+    with api_client(emu, api_key) as client:
         emu.set_faults(api_key, error_rate=1.0, seed=1)
         for _ in range(5):
             resp = client.put(path, json=body)
@@ -136,23 +122,25 @@ def test_injected_errors_and_drops_never_apply_writes(
     assert stats["requests"]["PUT /lists/{list_id}/members/{subscriber_hash}"]["dropped"] == 2
 
 
-def test_global_faults_spare_admin_routes_and_accounts_can_override(own: EmulatorServer) -> None:
-    a = own.create_account("A")["api_key"]
-    b = own.create_account("B")["api_key"]
-    own.set_faults(drop_rate=1.0, seed=3)
-    try:
-        own.create_account("C")  # admin routes never get faults
-        assert own.stats()["faults"]["drop"] == 0
-        own.set_faults(a, drop_rate=0.0)
-        with _client(own, a) as client:
+def test_global_faults_spare_admin_routes_and_accounts_can_override() -> None:
+    # global settings and global stats: a private emulator, not the shared one
+    with EmulatorServer() as own:
+        a = own.create_account("A")["api_key"]
+        b = own.create_account("B")["api_key"]
+        own.set_faults(drop_rate=1.0, seed=3)
+        try:
+            own.create_account("C")  # admin routes never get faults
+            assert own.stats()["faults"]["drop"] == 0
+            own.set_faults(a, drop_rate=0.0)
+            with api_client(own, a) as client:
+                assert client.get("/ping").status_code == 200
+            with api_client(own, b) as client, pytest.raises(httpx.RemoteProtocolError):
+                client.get("/ping")
+            assert own.get_faults(a)["drop_rate"] == 0.0 and own.get_faults()["drop_rate"] == 1.0
+        finally:
+            own.set_faults(clear=True)
+        with api_client(own, b) as client:
             assert client.get("/ping").status_code == 200
-        with _client(own, b) as client, pytest.raises(httpx.RemoteProtocolError):
-            client.get("/ping")
-        assert own.get_faults(a)["drop_rate"] == 0.0 and own.get_faults()["drop_rate"] == 1.0
-    finally:
-        own.set_faults(clear=True)
-    with _client(own, b) as client:
-        assert client.get("/ping").status_code == 200
 
 
 def test_stats_count_writes_and_requests_by_template(

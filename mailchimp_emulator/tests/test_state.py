@@ -9,8 +9,13 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st_
 
-from mailchimp_emulator import state as st
-from mailchimp_emulator.app import DEFAULT_LIST_SETTINGS, create_list
+from mailchimp_emulator.admin import DEFAULT_LIST_SETTINGS
+from mailchimp_emulator.emails import subscriber_hash
+from mailchimp_emulator.errors import STATUSES
+from mailchimp_emulator.handlers.lists import create_list
+from mailchimp_emulator.members import add_member, delete_permanent, upsert_member
+from mailchimp_emulator.model import AudienceList, EmulatorState
+from mailchimp_emulator.rendering import member_json, render_member
 
 texts = st_.text(max_size=40)
 merge = st_.fixed_dictionaries(
@@ -26,8 +31,8 @@ merge = st_.fixed_dictionaries(
 )
 
 
-def _audience() -> tuple[st.EmulatorState, st.AudienceList]:
-    state = st.EmulatorState()
+def _audience() -> tuple[EmulatorState, AudienceList]:
+    state = EmulatorState()
     acct = state.create_account("Prop")
     lst = create_list(acct, {**DEFAULT_LIST_SETTINGS, "name": "P"}, state.clock.now())
     lst.add_merge_field({"tag": "SCORE", "name": "Score", "type": "number"})
@@ -37,7 +42,7 @@ def _audience() -> tuple[st.EmulatorState, st.AudienceList]:
 @settings(max_examples=100, deadline=None)
 @given(
     merge_fields=merge,
-    status=st_.sampled_from(st.STATUSES),
+    status=st_.sampled_from(STATUSES),
     tags=st_.lists(st_.text(min_size=1, max_size=20).filter(str.strip), max_size=3),
     extras=st_.fixed_dictionaries(
         {},
@@ -58,14 +63,14 @@ def test_member_json_equals_render_member(
         "merge_fields": merge_fields,
         **extras,
     }
-    m = st.add_member(state, lst, body, skip_merge=True, now=state.clock.now())
+    m = add_member(state, lst, body, skip_merge=True, now=state.clock.now())
     for name in tags:
         lst.add_tag(
             m,
             lst.tag_segment(name.strip(), state.clock.now(), state.next_segment_id),
             state.clock.now(),
         )
-    assert json.loads(st.member_json(lst, m)) == json.loads(json.dumps(st.render_member(lst, m)))
+    assert json.loads(member_json(lst, m)) == json.loads(json.dumps(render_member(lst, m)))
 
 
 @settings(max_examples=40, deadline=None)
@@ -79,10 +84,10 @@ def test_change_log_matches_a_full_scan(steps: list[tuple[int, int]], since: int
     for who, wait in steps:
         state.clock.advance(wait)
         email = f"log{who}@acme-corp.com"
-        h = st.subscriber_hash(email)
+        h = subscriber_hash(email)
         now = state.clock.now()
         if h in lst.members and who % 5 == 0:
-            st.delete_permanent(lst, h)
+            delete_permanent(lst, h)
             continue
         body = {
             "email_address": email,
@@ -90,7 +95,7 @@ def test_change_log_matches_a_full_scan(steps: list[tuple[int, int]], since: int
             "merge_fields": {"FNAME": f"n{now}"},
         }
         if h not in lst.forgotten:
-            st.upsert_member(state, lst, h, body, skip_merge=False, now=now)
+            upsert_member(state, lst, h, body, skip_merge=False, now=now)
     bound = start + since
     expected = sorted(
         (m for m in lst.members.values() if m.changed >= bound), key=lambda m: m.changed

@@ -11,7 +11,7 @@ from mailchimp_marketing.api_client import ApiClientError
 
 from mailchimp_emulator.harness import EmulatorServer
 
-from .conftest import sdk_error
+from .helpers import sdk_error
 
 EMAIL = "rule.subject@acme-corp.com"
 HASH = hashlib.md5(EMAIL.encode()).hexdigest()

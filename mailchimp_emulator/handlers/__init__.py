@@ -1,0 +1,1 @@
+"""Mailchimp API handlers, one module per resource."""
