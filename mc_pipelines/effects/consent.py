@@ -54,8 +54,9 @@ def apply_changes(engine: Engine, org_id: str, changes: Iterable[MailchimpChange
         return outcome
     by_address = contacts.contact_ids_by_address(engine, org_id, [c.email for c in changes])
     outcome.contact_ids = by_address
+    # the app's own consent changes (Mailchimp's, already recorded, never outrank Mailchimp's next)
     latest = contacts.latest_consent_changes(
-        engine, org_id, [i for ids in by_address.values() for i in ids])
+        engine, org_id, [i for ids in by_address.values() for i in ids], exclude_source=SOURCE)
     for change in changes:
         ids = by_address.get(contacts.address_key(change.email) or "", [])
         if change.kind == OPT_OUT:

@@ -103,9 +103,10 @@ def _set_consent(engine: Engine, org_id: str, contact_ids: Iterable[int], *, giv
     return changed
 
 
-def latest_consent_changes(engine: Engine, org_id: str,
-                           contact_ids: Iterable[int]) -> dict[int, tuple[str, datetime]]:
-    """The latest consent event (`kind`, `at`) of each given contact that has one."""
+def latest_consent_changes(engine: Engine, org_id: str, contact_ids: Iterable[int], *,
+                           exclude_source: str | None = None) -> dict[int, tuple[str, datetime]]:
+    """The latest consent event (`kind`, `at`) of each given contact that has one (ignoring
+    events of `exclude_source`)."""
     ids = sorted({int(i) for i in contact_ids})
     found: dict[int, tuple[str, datetime]] = {}
     with engine.connect() as conn:
@@ -113,7 +114,8 @@ def latest_consent_changes(engine: Engine, org_id: str,
             rows = conn.execute(
                 sa.select(consent_events.c.contact_id, consent_events.c.kind, consent_events.c.at)
                 .where(consent_events.c.org_id == org_id,
-                       consent_events.c.contact_id.in_(ids[start:start + 1000]))
+                       consent_events.c.contact_id.in_(ids[start:start + 1000]),
+                       sa.true() if exclude_source is None else consent_events.c.source != exclude_source)
                 .order_by(consent_events.c.at)
             )
             for cid, kind, at in rows:

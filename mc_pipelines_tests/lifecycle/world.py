@@ -6,17 +6,25 @@ member returns it; the app's state from its tables."""
 from __future__ import annotations
 
 import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
+import uvicorn
 from dagster import DagsterInstance
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.actions.webhook_secrets import WEBHOOK_PATH, generate_webhook_secret
 from mc_pipelines.store.clock import new_id, utcnow
 from mc_pipelines.store.tables import audit_log, consent_events, contacts, mailchimp_connections
 from mc_pipelines.sync.emails import subscriber_hash
+from mc_pipelines.webhooks.app import create_app
 from mc_pipelines_tests.app_data import (
     add_contacts,
     add_org,
@@ -130,11 +138,13 @@ class World:
         member = self.member(email, audience_id)
         return set() if member is None else {t["name"] for t in member.get("tags") or []}
 
-    def person(self, email: str, event: str, audience_id: str | None = None) -> dict[str, Any]:
-        """Someone acts in Mailchimp: `unsubscribe` (the person), `admin_unsubscribe` (a
-        marketer), `cleaned`, `compliance_review`, `confirm`, `subscribe` (a form)…"""
+    def person(self, email: str, event: str, audience_id: str | None = None,
+               **fields: Any) -> dict[str, Any]:
+        """Someone acts in Mailchimp: `unsubscribe` (the person; `reason=`), `subscribe` (a
+        signup form), `profile` (`email_address=`: the person changes address), `confirm`,
+        `admin_unsubscribe` / `archive` (a marketer), `cleaned` (a bounce), `compliance_review`."""
         return self.emulator.member_event(self.api_key, audience_id or self.audience_id,
-                                          email, event)
+                                          email, event, **fields)
 
     def writes(self) -> int:
         """Write calls the account received so far."""
@@ -177,3 +187,42 @@ class World:
 def earlier(seconds: int = 3600) -> datetime:
     """A time in the past (naive UTC), for consent events older than something."""
     return utcnow() - timedelta(seconds=seconds)
+
+
+@contextmanager
+def webhook_receiver(world: World) -> Iterator[str]:
+    """The project's webhook receiver served over HTTP on loopback for the world's org, registered
+    as the audience's webhook in the emulator (person and marketer events); yields its URL."""
+    secret = generate_webhook_secret(world.engine, world.org_id, actor="test")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(world.engine), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    url = f"http://127.0.0.1:{port}" + WEBHOOK_PATH.format(org_id=world.org_id, secret=secret)
+    events = {e: True for e in ("subscribe", "unsubscribe", "profile", "cleaned", "upemail")}
+    response = httpx.post(f"{world.emulator.api_url()}/lists/{world.audience_id}/webhooks",
+                          auth=("any", world.api_key), timeout=10,
+                          json={"url": url, "events": events,
+                                "sources": {"user": True, "admin": True, "api": False}})
+    response.raise_for_status()
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def wait_for_deliveries(world: World, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Wait until the emulator has finished `count` webhook deliveries for the audience."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = [d for d in world.emulator.webhook_deliveries(world.api_key, world.audience_id) if d.get("done")]
+        if len(done) >= count or time.monotonic() > deadline:
+            return done
+        time.sleep(0.05)
