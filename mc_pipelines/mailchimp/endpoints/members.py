@@ -13,9 +13,25 @@ from ..results import BatchSubscribeResult, RowError
 from ..runner import gather_all
 from ..transport import Transport
 
-__all__ = ["MemberCalls"]
+__all__ = ["BATCH_SUBSCRIBE_FIELDS", "MemberCalls"]
 
 _MEMBER = "/lists/{list_id}/members/{subscriber_hash}"
+
+#: What the push reads from a batch subscribe answer: asking for no more keeps a 500-member
+#: answer small (full member objects are ~1.5 kB each).
+BATCH_SUBSCRIBE_FIELDS = ",".join(
+    [
+        "new_members.email_address",
+        "new_members.status",
+        "updated_members.email_address",
+        "updated_members.status",
+        "errors",
+        "total_created",
+        "total_updated",
+        "error_count",
+    ]
+)
+
 
 def _member_query(
     since_last_changed: datetime | None, status: str | None, fields: str | None
@@ -115,12 +131,20 @@ class MemberCalls(Transport):
             context={"list_id": list_id},
         )
 
-    async def get_member(self, list_id: str, email_or_hash: str) -> dict[str, Any]:
-        """``GET /lists/{list_id}/members/{subscriber_hash}`` (an email or its hash)."""
+    async def get_member(
+        self, list_id: str, email_or_hash: str, *, fields: str | None = None
+    ) -> dict[str, Any]:
+        """``GET /lists/{list_id}/members/{subscriber_hash}`` (an email or its hash).
+
+        ``fields`` is Mailchimp's field selector (``"email_address,status"``).  A member that
+        does not exist (never added, or permanently deleted) raises :class:`ResourceNotFound`;
+        an archived one comes back with ``status == "archived"``.
+        """
         return await self._request(
             "GET",
             _MEMBER,
             path={"list_id": list_id, "subscriber_hash": member_hash(email_or_hash)},
+            params={"fields": fields},
             context={"list_id": list_id, "email": email_or_hash},
         )
 
@@ -227,13 +251,16 @@ class MemberCalls(Transport):
         sync_tags: bool = False,
         chunk_size: int = BATCH_LIMIT,
         skip_merge_validation: bool = False,
+        fields: str | None = BATCH_SUBSCRIBE_FIELDS,
     ) -> BatchSubscribeResult:
         """Batch subscribe/update (``POST /lists/{list_id}``) in chunks of ≤ 500, sent concurrently.
 
         Returns per-email outcomes: ``created`` and ``updated`` member dicts and one
-        :class:`RowError` per failed email.  A chunk whose request fails after retries
-        (5xx, 429, transport, a 4xx for the whole request) becomes a
-        ``RowError(code="request_failed")`` for each of its emails; account-level
+        :class:`RowError` per failed email.  The member dicts hold only what ``fields``
+        asks Mailchimp for (by default :data:`BATCH_SUBSCRIBE_FIELDS`: email address and
+        status — what the push reads); ``fields=None`` returns whole members.  A chunk whose
+        request fails after retries (5xx, 429, transport, a 4xx for the whole request)
+        becomes a ``RowError(code="request_failed")`` for each of its emails; account-level
         failures (invalid key, disabled account, unknown audience) raise instead.
 
         Safe to retry: re-sending a batch leaves members in the same state.  With
@@ -242,7 +269,7 @@ class MemberCalls(Transport):
         """
         if not 1 <= chunk_size <= BATCH_LIMIT:
             raise ValueError(f"chunk_size must be between 1 and {BATCH_LIMIT}, got {chunk_size}")
-        params = {"skip_merge_validation": True} if skip_merge_validation else None
+        params = {"skip_merge_validation": True if skip_merge_validation else None, "fields": fields}
 
         async def send(part: Sequence[Mapping[str, Any]]) -> BatchSubscribeResult:
             meta: dict[str, Any] = {}
