@@ -46,7 +46,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.mailchimp.client import PAGE_LIMIT, MailchimpClient
+from mc_pipelines.mailchimp.addresses import address_key
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
+from mc_pipelines.mailchimp.limits import PAGE_LIMIT
 from mc_pipelines.store import contacts, cursors, member_state
 from mc_pipelines.sync.timestamps import parse_mailchimp_time
 
@@ -236,7 +238,7 @@ class _PageApplier:
         for member in members:
             by_detail.setdefault(member.consent_detail, []).append(member)
         for detail, group in by_detail.items():
-            group_ids = [i for m in group for i in ids.get(m.email.strip().lower(), [])]
+            group_ids = [i for m in group for i in ids.get(address_key(m.email), [])]
             changed = [] if self.dry_run else contacts.withdraw_consent(
                 self.engine, self.org_id, group_ids, source="mailchimp",
                 detail=f"{detail} (audience {self.result.audience_id})")
@@ -251,7 +253,7 @@ class _PageApplier:
                 self.result.transitions.append({
                     "audience_id": self.result.audience_id, "email": member.email,
                     "status": member.status, "reason": member.consent_detail,
-                    "contact_ids": ids.get(member.email.strip().lower(), []),
+                    "contact_ids": ids.get(address_key(member.email), []),
                 })
 
 

@@ -21,10 +21,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.mailchimp.client import MailchimpClient, subscriber_hash
+from mc_pipelines.mailchimp.addresses import address_key, subscriber_hash
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
+from mc_pipelines.mailchimp.limits import chunk
 from mc_pipelines.store import member_state
 from mc_pipelines.store.clock import utcnow
-from mc_pipelines.sync.batching import chunk
 from mc_pipelines.sync.diff import AudiencePlan
 from mc_pipelines.sync.outcomes import RETRYABLE_OUTCOMES, classify_row_error
 
@@ -152,7 +153,7 @@ class AudiencePusher:
         either the accepted attempt followed one whose answer was lost (the member was created
         from this very payload), or the row was left `creating` by an interrupted run (the
         member's current status is read back). Returns the state row, or None if not ours."""
-        if email.lower() in ambiguous:
+        if address_key(email) in ambiguous:
             return {"subscriber_hash": row["subscriber_hash"], "status": "subscribed", "managed": True,
                     "payload_hash": row["payload_hash"], "last_synced_at": now}
         if row["subscriber_hash"] in self.interrupted:

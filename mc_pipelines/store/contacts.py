@@ -8,6 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.mailchimp.addresses import address_key
 from mc_pipelines.store.clock import new_id, utcnow
 from mc_pipelines.store.frames import read_frame
 from mc_pipelines.store.tables import consent_events, contacts
@@ -77,8 +78,10 @@ def withdraw_consent(
 
 
 def contact_ids_by_email(engine: Engine, org_id: str, emails: Iterable[str]) -> dict[str, list[int]]:
-    """Live contact ids of `org_id` keyed by lower-cased email (for Mailchimp-side events)."""
-    wanted = sorted({e.strip().lower() for e in emails if e})
+    """Live contact ids of `org_id` keyed by `address_key` of the email (for Mailchimp-side events).
+
+    The stored side is matched trimmed of ASCII spaces and lower-cased in SQL."""
+    wanted = sorted({address_key(e) for e in emails if e})
     found: dict[str, list[int]] = {}
     with engine.connect() as conn:
         for start in range(0, len(wanted), 1000):

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.mailchimp.addresses import address_key
 from mc_pipelines.store.clock import new_id, utcnow
 from mc_pipelines.store.contacts import contact_ids_by_email, withdraw_consent
 from mc_pipelines.store.db import is_postgres
@@ -46,7 +47,7 @@ def record_event(engine: Engine, org_id: str, event: WebhookEvent) -> Recorded:
         processed_at = conn.execute(sa.select(events_table.c.processed_at).where(key)).scalar_one()
     result = Recorded(new=new)
     if event.type in CONSENT_WITHDRAWING and processed_at is None:
-        ids = contact_ids_by_email(engine, org_id, [event.email or ""]).get((event.email or "").lower(), [])
+        ids = contact_ids_by_email(engine, org_id, [event.email or ""]).get(address_key(event.email or ""), [])
         reason = event.data.get("reason") or event.data.get("action") or ""
         result.consent_withdrawn = withdraw_consent(
             engine, org_id, ids, source=WEBHOOK_SOURCE,
