@@ -21,7 +21,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
-from mc_pipelines.sync.emails import EMAIL_PATTERN, SUBSCRIBER_HASH_PATTERN, email_is_valid
+from mc_pipelines.mailchimp.addresses import SUBSCRIBER_HASH_PATTERN
+from mc_pipelines.sync.emails import EMAIL_PATTERN, email_is_valid
 
 CONTACT_TYPES = ("customer", "employee", "vendor")
 REJECTION_REASONS = ("invalid_email", "duplicate_email")

@@ -11,8 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.errors import OperationError
-from mc_pipelines.mailchimp.client import MailchimpClient, run_sync
+from mc_pipelines.mailchimp.addresses import address_key, normalize_address
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.errors import AudienceNotFound, ResourceNotFound
+from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines.resources import MailchimpResource
 from mc_pipelines.store import audit, connections, member_state
 from mc_pipelines.store.connections import Connection
@@ -53,7 +55,7 @@ def _contact_email(engine: Engine, org_id: str, contact_id: int) -> tuple[bool, 
             contacts.c.org_id == org_id, contacts.c.id == contact_id)).first()
     if row is None:
         return False, None
-    return True, (row.email or "").strip() or None
+    return True, normalize_address(row.email or "") or None
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class ErasurePlan:
 def _state_match(org_id: str, contact_id: int, emails: Iterable[str]) -> sa.ColumnElement[bool]:
     state = mailchimp_member_state.c
     return (state.org_id == org_id) & sa.or_(
-        state.contact_id == contact_id, sa.func.lower(state.email).in_([e.lower() for e in emails]))
+        state.contact_id == contact_id, sa.func.lower(state.email).in_([address_key(e) for e in emails]))
 
 
 def _state_rows(engine: Engine, org_id: str, contact_id: int, emails: Iterable[str]) -> list[dict[str, Any]]:
@@ -153,7 +155,7 @@ def erase_contact(engine: Engine, mailchimp: MailchimpResource, org_id: str, con
 
         for (audience, _email), result in run_sync(run()).items():
             outcome.audiences[audience] = _merge_outcome(outcome.audiences.get(audience), result)
-    lowered = [e.lower() for e in plan.emails]
+    lowered = [address_key(e) for e in plan.emails]
     with engine.begin() as conn:
         outcome.removed["mailchimp_member_state"] = conn.execute(
             mailchimp_member_state.delete().where(_state_match(org_id, contact_id, plan.emails))).rowcount

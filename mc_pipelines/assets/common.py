@@ -2,7 +2,6 @@
 builders that render well in the Dagster UI (tables, markdown samples, plottable numbers)."""
 
 
-import asyncio
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
@@ -19,6 +18,7 @@ from dagster import (
 )
 
 from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS
+from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines.store.connections import Connection
 from mc_pipelines.store.secrets import SecretKeyError
 
@@ -35,7 +35,7 @@ def run_mailchimp(coro: Coroutine[Any, Any, T]) -> T:
     account, missing audience) and a wrong MC_SECRET_KEY become a Failure that is not retried —
     retrying cannot fix them — while transient errors propagate so the RetryPolicy applies."""
     try:
-        return asyncio.run(coro)
+        return run_sync(coro)
     except (*ACCOUNT_LEVEL_ERRORS, SecretKeyError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
 

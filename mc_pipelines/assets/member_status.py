@@ -18,7 +18,7 @@ from mc_pipelines.assets.common import (
 )
 from mc_pipelines.assets.sources import app_mailchimp_connections
 from mc_pipelines.effects.pull import AudiencePull, pull_member_status
-from mc_pipelines.mailchimp.client import PAGE_LIMIT
+from mc_pipelines.mailchimp.limits import PAGE_LIMIT
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase, MailchimpResource

@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -31,6 +29,8 @@ from mc_pipelines.bench import SCENARIO_NAMES, data
 from mc_pipelines.bench.environment import MAX_CONNECTIONS, BenchEnvironment
 from mc_pipelines.bench.machine import load_average
 from mc_pipelines.bench.runs import materialize_in_worker, write_calls
+from mc_pipelines.mailchimp.addresses import subscriber_hash
+from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines.store import member_state
 from mc_pipelines.store.connections import get_connection
 from mc_pipelines.store.contacts import read_live_contacts
@@ -193,7 +193,7 @@ def per_member_baseline(ctx: BenchContext) -> ScenarioResult:
     t0 = time.perf_counter()
     for row in rows:
         email = row["email"]
-        sdk.lists.set_list_member(audience, hashlib.md5(email.lower().encode()).hexdigest(), {
+        sdk.lists.set_list_member(audience, subscriber_hash(email), {
             "email_address": email, "status_if_new": "subscribed",
             "merge_fields": {tag: "" if row[col] is None else str(row[col])
                              for tag, col in fmap.items()},
@@ -306,7 +306,7 @@ def api_bound(ctx: BenchContext) -> ScenarioResult:
     emulator = psutil.Process(env.emulator._process.pid) if env.emulator._process else None
     emu_cpu0 = sum(emulator.cpu_times()[:2]) if emulator else 0.0
     own_cpu0 = time.process_time()
-    report, spans, attempts, t0, t1 = asyncio.run(push())
+    report, spans, attempts, t0, t1 = run_sync(push())
     own_cpu = time.process_time() - own_cpu0
     emu_cpu = (sum(emulator.cpu_times()[:2]) - emu_cpu0) if emulator else None
     first = min(s for s, _ in attempts)

@@ -7,8 +7,8 @@ import argparse
 from mc_pipelines.cli.base import OperatorError, app_engine
 from mc_pipelines.cli.support import add_org_command, cli_actor, fixable
 from mc_pipelines.effects.campaign_refresh import fetch_stats
-from mc_pipelines.mailchimp.client import run_sync
 from mc_pipelines.mailchimp.errors import MailchimpError, ResourceNotFound
+from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines.resources import MailchimpResource
 from mc_pipelines.store.campaigns import track_campaign
 from mc_pipelines.store.connections import require_active_connection

@@ -11,9 +11,9 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store.clock import new_id, utcnow
 from mc_pipelines.store.tables import consent_events, contacts
-from mc_pipelines.sync.emails import subscriber_hash
 
 RunSync = Callable[..., dict[str, dict[str, Any]]]
 

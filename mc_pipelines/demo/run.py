@@ -21,12 +21,12 @@ from mc_pipelines.config import database_url
 from mc_pipelines.demo import lifecycle_cases
 from mc_pipelines.demo.environment import demo_instance, prepare_demo_environment
 from mc_pipelines.demo.seed import DEMO_ORGS, seed_demo
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.store.campaigns import track_campaign
 from mc_pipelines.store.db import engine_for
 from mc_pipelines.store.migrations import migrate
 from mc_pipelines.store.tables import contact_segments, metadata
-from mc_pipelines.sync.emails import subscriber_hash
 
 SECOND_AUDIENCE_SEGMENT = "London & Berlin staff"
 

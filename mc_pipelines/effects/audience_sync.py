@@ -14,7 +14,8 @@ from sqlalchemy.engine import Engine
 
 from mc_pipelines.effects.push import PushReport, push_audience
 from mc_pipelines.effects.readback import Readback, resolve
-from mc_pipelines.mailchimp.client import MailchimpClient
+from mc_pipelines.mailchimp.addresses import address_key
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.errors import AudienceNotFound
 from mc_pipelines.store import contacts
 from mc_pipelines.sync import lifecycle as lc
@@ -121,7 +122,7 @@ def _contexts(engine: Engine, org_id: str, desired: pd.DataFrame,
     for cid, email, h in zip(rows["contact_id"].tolist(), rows["email"].tolist(),
                              rows["subscriber_hash"].tolist(), strict=True):
         own = flags.get(int(cid)) if cid is not None and not pd.isna(cid) else None
-        others = [flags[i] for i in by_address.get(contacts.address_key(email) or "", []) if i in flags]
+        others = [flags[i] for i in by_address.get(address_key(email) if isinstance(email, str) else "", []) if i in flags]
         if (own is not None and not own[0]) or any(not consent and not deleted for consent, deleted in others):
             withdrawn.add(h)
     live_ids = frozenset(i for i, (_consent, deleted) in flags.items() if not deleted)

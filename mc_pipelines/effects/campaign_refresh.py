@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from mc_pipelines.mailchimp.client import MailchimpClient
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS, MailchimpError, ResourceNotFound
 from mc_pipelines.sync import campaign_window
 

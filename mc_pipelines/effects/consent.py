@@ -19,6 +19,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.mailchimp.addresses import address_key
 from mc_pipelines.store import contacts
 
 SOURCE = "mailchimp"
@@ -58,7 +59,7 @@ def apply_changes(engine: Engine, org_id: str, changes: Iterable[MailchimpChange
     latest = contacts.latest_consent_changes(
         engine, org_id, [i for ids in by_address.values() for i in ids], exclude_source=SOURCE)
     for change in changes:
-        ids = by_address.get(contacts.address_key(change.email) or "", [])
+        ids = by_address.get(address_key(change.email), [])
         if change.kind == OPT_OUT:
             move = [i for i in ids if not _newer(latest.get(i), "given", change.at)]
             outcome.kept += [i for i in ids if i not in move]

@@ -50,7 +50,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.effects.consent import OPT_OUT, RESUBSCRIBE, MailchimpChange, apply_changes
-from mc_pipelines.mailchimp.client import PAGE_LIMIT, MailchimpClient
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
+from mc_pipelines.mailchimp.limits import PAGE_LIMIT
 from mc_pipelines.store import cursors, member_state
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.sync.pull_plan import PULLED_COLUMNS, PulledMember, plan_page

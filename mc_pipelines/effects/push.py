@@ -32,12 +32,13 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.effects.consent import OPT_OUT, MailchimpChange, apply_changes
-from mc_pipelines.mailchimp.client import MailchimpClient, subscriber_hash
+from mc_pipelines.mailchimp.addresses import subscriber_hash
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS, MailchimpError, ResourceNotFound
+from mc_pipelines.mailchimp.limits import chunk
 from mc_pipelines.store import member_state
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.sync import lifecycle as lc
-from mc_pipelines.sync.batching import chunk
 from mc_pipelines.sync.diff import AudiencePlan
 from mc_pipelines.sync.outcomes import RETRYABLE_OUTCOMES, classify_row_error
 from mc_pipelines.sync.timestamps import parse_mailchimp_time

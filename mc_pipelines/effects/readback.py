@@ -19,11 +19,11 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.effects.consent import OPT_OUT, RESUBSCRIBE, MailchimpChange, apply_changes
-from mc_pipelines.mailchimp.client import MailchimpClient
+from mc_pipelines.mailchimp.addresses import address_key
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.errors import ResourceNotFound
 from mc_pipelines.store import member_state
 from mc_pipelines.store.clock import utcnow
-from mc_pipelines.store.contacts import address_key
 from mc_pipelines.sync import lifecycle as lc
 from mc_pipelines.sync.timestamps import parse_mailchimp_time
 

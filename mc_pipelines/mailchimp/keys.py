@@ -2,7 +2,7 @@
 
 An API key carries its data centre (``us1`` … ``us21``, ``eu1``…) after the last
 ``-``; an OAuth token does not, so its data centre is read from the OAuth
-metadata endpoint (:func:`dc_from_oauth_metadata`).
+metadata endpoint (:func:`mc_pipelines.mailchimp.oauth.fetch_oauth_metadata`).
 
 Nothing here ever puts a whole key in a message or repr: at most its last four
 characters (``"****abcd"``).
@@ -12,25 +12,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
-
-from .errors import InvalidApiKey, InvalidApiKeyFormat, TransportError
-from .redact import mask, redact_text, register_secret
+from .errors import InvalidApiKeyFormat
+from .redact import mask, register_secret
 
 __all__ = [
-    "DEFAULT_OAUTH_METADATA_URL",
     "ApiKey",
     "InvalidApiKeyFormat",
-    "adc_from_oauth_metadata",
-    "dc_from_oauth_metadata",
     "parse_api_key",
     "redact_key",
 ]
-
-DEFAULT_OAUTH_METADATA_URL = "https://login.mailchimp.com/oauth2/metadata"
 
 _DC_RE = re.compile(r"^[a-z]{2}\d{1,3}$")
 _BODY_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -128,78 +119,3 @@ def parse_api_key(raw: str) -> ApiKey:
             f"characters but has {len(body)}; {_WHERE}"
         )
     return ApiKey(secret=raw, dc=dc)
-
-
-def _dc_from_metadata(payload: Any, token: str) -> str:
-    dc = ""
-    if isinstance(payload, dict):
-        dc = str(payload.get("dc") or "")
-        if not dc and payload.get("api_endpoint"):
-            host = urlsplit(str(payload["api_endpoint"])).hostname or ""
-            dc = host.split(".", 1)[0]
-    if not _DC_RE.match(dc):
-        raise InvalidApiKey(
-            f"Mailchimp OAuth token {mask(token)} was not accepted: the OAuth metadata endpoint returned no "
-            "data centre. The token may be revoked; reconnect the Mailchimp account to get a new one.",
-            endpoint="GET /oauth2/metadata",
-        )
-    return dc
-
-
-def _metadata_failure(exc: Exception | None, response: httpx.Response | None) -> Exception:
-    if response is not None:
-        return InvalidApiKey(
-            f"Mailchimp OAuth metadata endpoint answered {response.status_code}: the token was not "
-            "accepted; reconnect the Mailchimp account to get a new token.",
-            status=response.status_code,
-            endpoint="GET /oauth2/metadata",
-        )
-    return TransportError(
-        f"Could not reach the Mailchimp OAuth metadata endpoint ({type(exc).__name__}: "
-        f"{redact_text(str(exc))}); check the network and the metadata URL.",
-        endpoint="GET /oauth2/metadata",
-    )
-
-
-def dc_from_oauth_metadata(
-    token: str, metadata_url: str = DEFAULT_OAUTH_METADATA_URL, *, timeout: float = 30.0
-) -> str:
-    """The data centre of an OAuth access token (``GET <metadata_url>`` with ``Authorization: OAuth``).
-
-    Mailchimp answers 200 even for a bad token, just without ``dc``/``api_endpoint``;
-    that case raises :class:`InvalidApiKey`.  Network failures raise ``TransportError``.
-    """
-    register_secret(token, basic_auth_user=None)
-    headers = {"Authorization": f"OAuth {token}", "Accept": "application/json"}
-    try:
-        with httpx.Client(timeout=timeout) as http:
-            response = http.get(metadata_url, headers=headers)
-    except httpx.HTTPError as exc:
-        raise _metadata_failure(exc, None) from None
-    if response.status_code != 200:
-        raise _metadata_failure(None, response)
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    return _dc_from_metadata(payload, token)
-
-
-async def adc_from_oauth_metadata(
-    token: str, metadata_url: str = DEFAULT_OAUTH_METADATA_URL, *, timeout: float = 30.0
-) -> str:
-    """Async twin of :func:`dc_from_oauth_metadata`."""
-    register_secret(token, basic_auth_user=None)
-    headers = {"Authorization": f"OAuth {token}", "Accept": "application/json"}
-    try:
-        async with httpx.AsyncClient(timeout=timeout) as http:
-            response = await http.get(metadata_url, headers=headers)
-    except httpx.HTTPError as exc:
-        raise _metadata_failure(exc, None) from None
-    if response.status_code != 200:
-        raise _metadata_failure(None, response)
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    return _dc_from_metadata(payload, token)

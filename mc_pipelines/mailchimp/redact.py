@@ -12,7 +12,7 @@ Two layers:
   shared instance on the ``httpx``, ``httpcore`` and ``mc_pipelines`` loggers and
   on their existing child loggers (a logger filter does not see records that
   propagate from children, so each one needs it).  Every
-  :class:`~mc_pipelines.mailchimp.client.MailchimpClient` installs it when it is
+  :class:`~mc_pipelines.mailchimp.endpoints.MailchimpClient` installs it when it is
   created.
 """
 

@@ -9,10 +9,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.mailchimp.addresses import address_key
 from mc_pipelines.store.clock import new_id, utcnow
 from mc_pipelines.store.frames import read_frame
 from mc_pipelines.store.tables import audit_log, consent_events, contacts
-from mc_pipelines.sync.emails import normalise_email
 
 CONTACT_COLUMNS = [
     "id", "org_id", "email", "first_name", "last_name", "phone", "contact_type", "department",
@@ -129,7 +129,7 @@ def contact_ids_by_address(engine: Engine, org_id: str,
     normalisation (every Unicode space and zero-width character trimmed, case folded), so a stored
     address with a stray tab or no-break space still matches (LIFECYCLE A5). Keyed by the
     normalised, lower-cased address."""
-    wanted = {key for e in emails if (key := address_key(e))}
+    wanted = {key for e in emails if isinstance(e, str) and (key := address_key(e))}
     found: dict[str, list[int]] = {}
     if not wanted:
         return found
@@ -139,16 +139,10 @@ def contact_ids_by_address(engine: Engine, org_id: str,
                                      for w in sorted(wanted)]))
     with engine.connect() as conn:
         for cid, email in conn.execute(query):
-            key = address_key(email)
+            key = address_key(email) if email else None
             if key in wanted:
                 found.setdefault(key, []).append(int(cid))
     return found
-
-
-def address_key(email: object) -> str | None:
-    """The address as every matching place compares it: normalised and lower-cased."""
-    normalised = normalise_email(email) if email is not None else None
-    return normalised.lower() if normalised else None
 
 
 _LIKE_LIMIT = 50

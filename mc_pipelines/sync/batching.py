@@ -9,30 +9,16 @@ or remove per call; each tag has its own calls.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import pandas as pd
 
+from mc_pipelines.mailchimp.limits import BATCH_LIMIT as MAX_BATCH
+from mc_pipelines.mailchimp.limits import chunk
 from mc_pipelines.sync.diff import AudiencePlan
 
-MAX_BATCH = 500
 CALL_KINDS = ("create", "email_change", "update", "unsubscribe", "resubscribe", "tag_add",
               "tag_remove")
-T = TypeVar("T", Sequence, pd.DataFrame)
-
-
-def chunk(items: T, size: int = MAX_BATCH) -> Iterator[T]:
-    """Consecutive slices of at most `size` items (rows, for a DataFrame)."""
-    if size < 1:
-        raise ValueError("chunk size must be at least 1")
-    if isinstance(items, pd.DataFrame):
-        for start in range(0, len(items), size):
-            yield items.iloc[start:start + size]
-    else:
-        for start in range(0, len(items), size):
-            yield items[start:start + size]
 
 
 @dataclass

@@ -1,28 +1,22 @@
-"""Email addresses: normalisation, Mailchimp's subscriber hash, and validation with human reasons.
+"""Email addresses of the cohort: vectorised normalisation and hashing, and validation with reasons.
 
-Mailchimp keys members by `md5(email.lower())`; the address itself keeps the case the contact
-typed (it is what Mailchimp displays). Validation is deliberately stricter than RFC 5322: it
+The normalisation and the subscriber hash themselves live in `mc_pipelines.mailchimp.addresses`
+(one implementation for the whole project); this module applies them to Series. Mailchimp keys
+members by `md5(address.lower())`; the address itself keeps the case the contact typed (it is
+what Mailchimp displays). Validation is deliberately stricter than RFC 5322: it
 accepts what Mailchimp accepts (plain ASCII dot-atom addresses on a dotted domain) so that bad
 addresses are reported here, with the contact id, rather than failing a batch call later.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 import numpy as np
 import pandas as pd
 
-# Characters trimmed from both ends: every Unicode whitespace (incl. NBSP) plus the invisible
-# zero-width characters that copy-paste from web pages and spreadsheets leaves behind.
-# (Every character for which str.isspace() is true; a test checks the list stays complete.)
-UNICODE_WHITESPACE = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
-TRIM_CHARS = UNICODE_WHITESPACE + ZERO_WIDTH
+from mc_pipelines.mailchimp.addresses import normalize_address
+from mc_pipelines.mailchimp.addresses import subscriber_hashes as _hashes
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -33,7 +27,6 @@ EMAIL_PATTERN = (
     rf"(?=[^@]{{1,64}}@)(?=.{{3,254}}\Z){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+{_TLD}\Z"
 )
 EMAIL_RE = re.compile(EMAIL_PATTERN)
-SUBSCRIBER_HASH_PATTERN = r"[0-9a-f]{32}\Z"
 
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_LENGTH = 64
@@ -45,39 +38,24 @@ _TLD_RE = re.compile(_TLD + r"\Z")
 
 
 def normalise_email(s: str | None) -> str | None:
-    """Trim whitespace (incl. NBSP) and zero-width characters from both ends; keep the case.
+    """`normalize_address`: trim Unicode spaces and zero-width characters; keep the case.
 
     None stays None; anything else is converted to `str` first.
     """
     if s is None or (isinstance(s, float) and s != s):
         return None
-    return str(s).strip(TRIM_CHARS)
+    return normalize_address(str(s))
 
 
 def normalise_emails(emails: pd.Series) -> pd.Series:
     """Vectorised `normalise_email`: missing values become None."""
-    trim = TRIM_CHARS
-    out = [
-        e.strip(trim) if type(e) is str else normalise_email(e) for e in emails.tolist()
-    ]
+    out = [normalise_email(e) for e in emails.tolist()]
     return pd.Series(out, index=emails.index, dtype=object)
-
-
-def subscriber_hash(email: str) -> str:
-    """Mailchimp's subscriber hash: the md5 hex digest of the lower-cased address."""
-    return hashlib.md5(email.lower().encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def subscriber_hashes(emails: pd.Series) -> pd.Series:
     """Vectorised `subscriber_hash` (None for missing addresses), same index as `emails`."""
-    values = emails.tolist()
-    md5 = hashlib.md5
-    if all(type(e) is str for e in values) and "".join(values).isascii():
-        # ASCII only (every valid address): lower-casing the bytes equals str.lower().
-        hashes = [md5(e.encode().lower()).hexdigest() for e in values]
-    else:
-        hashes = [subscriber_hash(e) if isinstance(e, str) else None for e in values]
-    return pd.Series(hashes, index=emails.index, dtype=object)
+    return pd.Series(_hashes(emails.tolist()), index=emails.index, dtype=object)
 
 
 def email_is_valid(emails: pd.Series) -> pd.Series:

@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from mc_pipelines.mailchimp.addresses import address_key, normalize_address
+
 EVENT_TYPES = ("subscribe", "unsubscribe", "profile", "upemail", "cleaned", "campaign")
 # events that mean the address must no longer receive marketing
 CONSENT_WITHDRAWING = ("unsubscribe", "cleaned")
@@ -42,13 +44,13 @@ class WebhookEvent:
     def email(self) -> str | None:
         """The address the event is about (the new address for `upemail`; none for `campaign`)."""
         value = self.data.get("new_email") if self.type == "upemail" else self.data.get("email")
-        return value.strip() if isinstance(value, str) and value.strip() else None
+        return (normalize_address(value) or None) if isinstance(value, str) else None
 
     @property
     def dedupe_key(self) -> str:
         """sha256 of type, fired_at, list id and address (campaign id for `campaign` events):
         Mailchimp's retries of one delivery map to the same key."""
-        subject = self.email.lower() if self.email else str(self.data.get("id") or "")
+        subject = address_key(self.email) if self.email else str(self.data.get("id") or "")
         parts = [self.type, self.fired_at.strftime(FIRED_AT_FORMAT), self.list_id or "", subject]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 

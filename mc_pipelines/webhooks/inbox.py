@@ -13,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.effects.consent import OPT_OUT, RESUBSCRIBE, MailchimpChange, apply_changes
-from mc_pipelines.mailchimp.client import subscriber_hash
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import member_state
 from mc_pipelines.store.clock import new_id, utcnow
 from mc_pipelines.store.db import is_postgres

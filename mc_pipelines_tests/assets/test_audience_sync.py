@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from dagster import instance_for_test
 
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import runs
 from mc_pipelines.store.contacts import read_live_contacts
 from mc_pipelines.store.member_state import load_state
-from mc_pipelines.sync.emails import subscriber_hash
 from mc_pipelines_tests.app_data import (
     add_contacts,
     add_org,

@@ -10,12 +10,13 @@ from dagster import DagsterInstance
 from mc_pipelines.actions import erasure
 from mc_pipelines.automation.erasure import erasure_run_config, gdpr_erasure
 from mc_pipelines.errors import OperationError
-from mc_pipelines.mailchimp.client import MailchimpClient, run_sync
+from mc_pipelines.mailchimp.addresses import subscriber_hash
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.errors import ForgottenEmail
+from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines.store import audit, member_state, runs
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.store.tables import consent_events, mailchimp_webhook_events
-from mc_pipelines.sync.emails import subscriber_hash
 from mc_pipelines_tests.app_data import add_contacts, add_org, connect_to_emulator, contact_row
 from mc_pipelines_tests.automation.support import table_snapshot
 from mc_pipelines_tests.dagster_runs import resources_for

@@ -10,7 +10,7 @@ import pandas as pd
 from openpyxl import load_workbook
 
 from mc_pipelines.assets.export import EXPORT_COLUMNS, contacts_export
-from mc_pipelines.mailchimp.client import subscriber_hash
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import member_state, runs
 from mc_pipelines_tests.app_data import (
     T0,

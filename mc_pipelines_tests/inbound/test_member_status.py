@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from mc_pipelines.assets.member_status import mailchimp_member_status
-from mc_pipelines.mailchimp.client import subscriber_hash
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import cursors, member_state
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.store.member_state import load_state

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from mc_pipelines.effects.pull import MemberScan, pull_audience
-from mc_pipelines.mailchimp.client import MailchimpClient
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
+from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines.store import cursors
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines_tests.inbound.support import consent_of, seed_org
@@ -46,7 +47,7 @@ def _pull(emulator, conn, engine, org_id: str, after_page: dict[int, Callable[[]
                                   after_page=after_page) as client:
             return await pull_audience(client, engine, org_id, conn["audience_id"], page_size=page_size)
 
-    return asyncio.run(run())
+    return run_sync(run())
 
 
 def test_a_member_changed_between_pages_skips_nobody(app_engine, emulator):
@@ -71,7 +72,7 @@ def test_a_member_changed_between_pages_skips_nobody(app_engine, emulator):
                                             conn["audience_id"], emails[4], "unsubscribe")
             return seen
 
-    assert emails[10] not in asyncio.run(offset_scan())  # the hazard is real in the emulator
+    assert emails[10] not in run_sync(offset_scan())  # the hazard is real in the emulator
 
     result = _pull(emulator, conn, app_engine, "pager", {1: leave}, page_size=10)
     assert result.members_seen == 30

@@ -4,8 +4,8 @@ reading the same changes afterwards finds nothing left to do."""
 
 from __future__ import annotations
 
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store.member_state import load_state
-from mc_pipelines.sync.emails import subscriber_hash
 from mc_pipelines_tests.lifecycle.world import World, wait_for_deliveries, webhook_receiver
 
 

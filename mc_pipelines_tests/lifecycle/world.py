@@ -21,9 +21,9 @@ from dagster import DagsterInstance
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.actions.webhook_secrets import WEBHOOK_PATH, generate_webhook_secret
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store.clock import new_id, utcnow
 from mc_pipelines.store.tables import audit_log, consent_events, contacts, mailchimp_connections
-from mc_pipelines.sync.emails import subscriber_hash
 from mc_pipelines.webhooks.app import create_app
 from mc_pipelines_tests.app_data import (
     add_contacts,

@@ -3,7 +3,6 @@ test-sized retry timings (the emulator runs over real HTTP on loopback; nothing 
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -11,7 +10,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from mc_pipelines.mailchimp import MailchimpClient
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
+from mc_pipelines.mailchimp.runner import run_sync
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
         return await factory()
 
-    return asyncio.run(main())
+    return run_sync(main())
 
 
 def emails(n: int, prefix: str = "member", domain: str = "acme-mail.net") -> list[str]:

@@ -4,23 +4,22 @@ segments, campaigns, OAuth and the sync facade."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mc_pipelines.mailchimp import (
-    CallMetrics,
+from mc_pipelines.mailchimp.addresses import subscriber_hash
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
+from mc_pipelines.mailchimp.errors import (
     ForgottenEmail,
     InvalidApiKey,
-    MailchimpClient,
     MethodNotAllowed,
     ResourceNotFound,
-    dc_from_oauth_metadata,
-    run_sync,
-    subscriber_hash,
 )
+from mc_pipelines.mailchimp.metrics import CallMetrics
+from mc_pipelines.mailchimp.oauth import fetch_oauth_metadata
+from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
     Account,
     account,
@@ -32,12 +31,6 @@ from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixtur
 
 def _subscribe(addresses, status="subscribed"):
     return [{"email_address": e, "status": status} for e in addresses]
-
-
-def test_subscriber_hash():
-    expected = hashlib.md5(b"urist.mcvankab@freddie.com").hexdigest()
-    assert subscriber_hash(" Urist.McVankab@Freddie.com ") == expected
-    assert subscriber_hash("urist.mcvankab@freddie.com") == expected
 
 
 def test_account_and_audience_reads(account):
@@ -292,9 +285,12 @@ def test_oauth_token_dc_from_metadata(account):
     server = account.server
     metadata_url = server.base_url_template.split("/{dc}/")[0] + "/_emulator/oauth2/metadata"
     token = account.api_key.rpartition("-")[0]
-    assert dc_from_oauth_metadata(token, metadata_url) == account.dc
+    metadata = run_sync(fetch_oauth_metadata(token, metadata_url))
+    assert metadata.dc == account.dc
+    assert metadata.accountname == account.name
+    assert metadata.api_endpoint.endswith(f"/{account.dc}")
     with pytest.raises(InvalidApiKey) as bad:
-        dc_from_oauth_metadata("f" * 32, metadata_url)
+        run_sync(fetch_oauth_metadata("f" * 32, metadata_url))
     assert "f" * 16 not in str(bad.value)
 
     async def body():
@@ -304,10 +300,11 @@ def test_oauth_token_dc_from_metadata(account):
             oauth_metadata_url=metadata_url,
             base_url_template=server.base_url_template,
         ) as mc:
-            return await mc.ping(), mc.key
+            return await mc.ping(), mc.key, await mc.get_oauth_metadata()
 
-    ping, key = run(body)
+    ping, key, own = run(body)
     assert ping["health_status"] == "Everything's Chimpy!"
+    assert own == metadata
     assert key.dc == account.dc and token not in repr(key)
 
 

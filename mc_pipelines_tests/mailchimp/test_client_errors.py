@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mc_pipelines.mailchimp import (
+from mc_pipelines.mailchimp.addresses import subscriber_hash
+from mc_pipelines.mailchimp.errors import (
     AccountDisabled,
     AudienceNotFound,
     BadRequest,
@@ -25,7 +26,6 @@ from mc_pipelines.mailchimp import (
     ServerError,
     WrongDatacenter,
     error_from_response,
-    subscriber_hash,
 )
 from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
     Account,
@@ -249,7 +249,7 @@ def test_invalid_key_wrong_dc_revoked_and_disabled(account, emulator):
 
 
 async def _ping(account, key):
-    from mc_pipelines.mailchimp import MailchimpClient
+    from mc_pipelines.mailchimp.endpoints import MailchimpClient
 
     async with MailchimpClient(key, base_url_template=account.server.base_url_template) as mc:
         return await mc.ping()
@@ -343,7 +343,7 @@ def test_retry_after_header_parsing():
     # the emulator sends no Retry-After (Mailchimp documents none); the parser still honours both forms
     from email.utils import format_datetime
 
-    from mc_pipelines.mailchimp.client import _retry_after_seconds
+    from mc_pipelines.mailchimp.transport import _retry_after_seconds
 
     assert _retry_after_seconds(None) is None
     assert _retry_after_seconds("") is None

@@ -8,12 +8,8 @@ import time
 
 import pytest
 
-from mc_pipelines.mailchimp import (
-    RateLimited,
-    ServerError,
-    TransportError,
-    subscriber_hash,
-)
+from mc_pipelines.mailchimp.addresses import subscriber_hash
+from mc_pipelines.mailchimp.errors import RateLimited, ServerError, TransportError
 from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
     Account,
     account,

@@ -9,17 +9,12 @@ import traceback
 
 import pytest
 
-from mc_pipelines.mailchimp import (
-    ApiKey,
-    InvalidApiKeyFormat,
-    MailchimpClient,
-    MailchimpError,
-    RedactingFilter,
-    dc_from_oauth_metadata,
-    install_redaction_filter,
-    parse_api_key,
-    redact_text,
-)
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
+from mc_pipelines.mailchimp.errors import InvalidApiKeyFormat, MailchimpError
+from mc_pipelines.mailchimp.keys import ApiKey, parse_api_key
+from mc_pipelines.mailchimp.oauth import fetch_oauth_metadata
+from mc_pipelines.mailchimp.redact import RedactingFilter, install_redaction_filter, redact_text
+from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
     Account,
     account,
@@ -108,7 +103,7 @@ def test_api_key_never_leaks(account, emulator, caplog):
 
     # OAuth: the key body as a token
     metadata_url = emulator.base_url_template.split("/{dc}/")[0] + "/_emulator/oauth2/metadata"
-    assert dc_from_oauth_metadata(body, metadata_url) == account.dc
+    assert run_sync(fetch_oauth_metadata(body, metadata_url)).dc == account.dc
 
     async def oauth():
         async with MailchimpClient(

@@ -9,13 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mc_pipelines.mailchimp import (
-    ApiKey,
-    InvalidApiKeyFormat,
-    parse_api_key,
-    redact_key,
-    redact_text,
-)
+from mc_pipelines.mailchimp.errors import InvalidApiKeyFormat
+from mc_pipelines.mailchimp.keys import ApiKey, parse_api_key, redact_key
+from mc_pipelines.mailchimp.redact import redact_text
 
 BODY = "0123456789abcdef0123456789abcdef"
 KEY = f"{BODY}-us17"

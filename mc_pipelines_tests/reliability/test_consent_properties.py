@@ -23,7 +23,6 @@ cases) materializes the real asset graph with Dagster on PostgreSQL.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 from dataclasses import dataclass, field
@@ -37,7 +36,9 @@ from hypothesis import strategies as st
 from mc_pipelines.assets.common import org_audiences
 from mc_pipelines.effects.pull import pull_member_status
 from mc_pipelines.effects.push import push_audience, tags_by_hash
-from mc_pipelines.mailchimp.client import MailchimpClient
+from mc_pipelines.mailchimp import runner
+from mc_pipelines.mailchimp.addresses import subscriber_hash
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.store import tables
 from mc_pipelines.store.connections import require_active_connection, save_connection
 from mc_pipelines.store.contacts import read_live_contacts
@@ -48,7 +49,6 @@ from mc_pipelines.store.secrets import encrypt_secret
 from mc_pipelines.store.segments import active_segments
 from mc_pipelines.sync.cohort import build_cohort
 from mc_pipelines.sync.diff import diff_audience
-from mc_pipelines.sync.emails import subscriber_hash
 from mc_pipelines.sync.segments import evaluate_segments
 from mc_pipelines_tests.app_data import (
     T0,
@@ -276,7 +276,7 @@ def _run_push_pull_case(model: Model, contacts, steps) -> None:
                 model.check_run(consenting)
 
     with recording(model):
-        asyncio.run(run())
+        runner.run_sync(run())
 
 
 def _run_dagster_case(model: Model, contacts, steps, instance) -> None:

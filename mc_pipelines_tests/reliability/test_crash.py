@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import tables
 from mc_pipelines.sync.desired import payload_hash
-from mc_pipelines.sync.emails import subscriber_hash
 from mc_pipelines_tests.app_data import add_contacts, add_org, connect_to_emulator, contact_row
 from mc_pipelines_tests.reliability.secret_scan import capture_text, scanned_instance
 from mc_pipelines_tests.reliability.support import (

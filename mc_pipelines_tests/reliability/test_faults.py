@@ -19,10 +19,10 @@ from datetime import datetime
 
 import pytest
 
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import tables
 from mc_pipelines.store.db import create_db_engine
 from mc_pipelines.store.migrations import migrate
-from mc_pipelines.sync.emails import subscriber_hash
 from mc_pipelines_tests.app_data import (
     add_contacts,
     add_org,

@@ -19,7 +19,7 @@ import contextlib
 import sqlalchemy as sa
 from dagster._serdes import serialize_value
 
-from mc_pipelines.sync.emails import subscriber_hash
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines_tests.app_data import (
     add_contacts,
     add_org,

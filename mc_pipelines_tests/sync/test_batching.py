@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from mc_pipelines.sync.batching import chunk, minimal_call_count, plan_calls
+from mc_pipelines.mailchimp.limits import chunk
+from mc_pipelines.sync.batching import minimal_call_count, plan_calls
 from mc_pipelines.sync.diff import diff_audience
 from mc_pipelines.sync.simulate import state_from_desired
 

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.sync import lifecycle as lc
 from mc_pipelines.sync.cohort import build_cohort
 from mc_pipelines.sync.diff import diff_audience
-from mc_pipelines.sync.emails import subscriber_hash
 from mc_pipelines.sync.segments import evaluate_segments
 from mc_pipelines.sync.simulate import apply_plan, read_back, state_from_desired
 from mc_pipelines_tests.sync.factories import (

@@ -13,9 +13,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.sync.cohort import build_cohort
 from mc_pipelines.sync.diff import AudiencePlan, diff_audience
-from mc_pipelines.sync.emails import subscriber_hash
 from mc_pipelines.sync.segments import evaluate_segments
 from mc_pipelines.sync.simulate import STATE_COLUMNS, apply_plan, state_from_desired
 from mc_pipelines_tests.sync.factories import (
