@@ -34,8 +34,10 @@ from sqlalchemy.engine import Engine
 from mc_pipelines.effects.consent import OPT_OUT, MailchimpChange, apply_changes
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
-from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS, MailchimpError, ResourceNotFound
+from mc_pipelines.mailchimp.endpoints.batches import member_patch_op
+from mc_pipelines.mailchimp.errors import ResourceNotFound
 from mc_pipelines.mailchimp.limits import chunk
+from mc_pipelines.mailchimp.results import OperationResult
 from mc_pipelines.store import member_state
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.sync import lifecycle as lc
@@ -116,7 +118,7 @@ class AudiencePusher:
         rows = changes.to_dict("records")
         now = utcnow()
         await self._announce([{"subscriber_hash": r["old_hash"]} for r in rows], lc.INTENT_EMAIL, now)
-        answers = await asyncio.gather(*[self._patch(r["old_email"], {
+        answers = await self._patch_all([(r["old_email"], {
             "email_address": r["email"], "merge_fields": r["merge_fields"]}) for r in rows])
         by_hash = state.set_index("subscriber_hash", drop=False)
         refused, moved = [], []
@@ -252,7 +254,7 @@ class AudiencePusher:
                 continue
             code = _error_code(error)
             self._outcome(row, row["email"], code, str(error))
-            if isinstance(error, ResourceNotFound):  # gone from Mailchimp (deleted permanently)
+            if error.not_found:  # gone from Mailchimp (deleted permanently)
                 self.report.add("failed")
                 saved.append({"subscriber_hash": row["subscriber_hash"], "status": lc.ABSENT,
                               "ownership": lc.NO_MEMBER, "payload_hash": None, "parked": None,
@@ -292,9 +294,9 @@ class AudiencePusher:
             code = _error_code(error)
             self._outcome(row, row["email"], code, str(error))
             self.report.add("failed")
-            if error is not None and _answered(error):  # refused: nothing changed in Mailchimp
+            if error.answered:  # refused: nothing changed in Mailchimp
                 values = {"subscriber_hash": row["subscriber_hash"], "intent": None, "intent_at": None}
-                if isinstance(error, ResourceNotFound):
+                if error.not_found:
                     values.update(status=lc.ABSENT, ownership=lc.NO_MEMBER, status_origin=None)
                 elif code == "compliance_state":  # the opt-out is the person's: never the project's
                     values.update(status_origin=lc.MAILCHIMP)
@@ -304,17 +306,16 @@ class AudiencePusher:
             await self._save(group, [k for k in group[0] if k != "subscriber_hash"])
 
     async def _patch_all(self, calls: list[tuple[str, dict[str, Any]]]
-                         ) -> list[tuple[dict[str, Any] | None, MailchimpError | None]]:
-        return list(await asyncio.gather(*[self._patch(email, body) for email, body in calls]))
-
-    async def _patch(self, email: str, body: dict[str, Any]
-                     ) -> tuple[dict[str, Any] | None, MailchimpError | None]:
-        try:
-            return await self.client.patch_member(self.audience_id, email, body), None
-        except MailchimpError as exc:
-            if isinstance(exc, ACCOUNT_LEVEL_ERRORS):
-                raise
-            return None, exc
+                         ) -> list[tuple[dict[str, Any] | None, PatchError | None]]:
+        """PATCH each member (email, body) through `/batches`, ≤500 operations a batch: the member
+        Mailchimp answered, or why not."""
+        if not calls:
+            return []
+        operations = [member_patch_op(self.audience_id, email, **_patch_fields(body))
+                      for email, body in calls]
+        results = await self.client.batch_operations(operations, chunk_size=self.batch_size)
+        return [(r.body if isinstance(r.body, dict) else {}, None) if r.ok else (None, PatchError.of(r))
+                for r in results]
 
     async def _get(self, email: str) -> dict[str, Any] | None:
         try:
@@ -386,17 +387,46 @@ class AudiencePusher:
                 [e for e in remove if e.lower() not in failed])
 
 
-def _error_code(error: MailchimpError | None) -> str:
+@dataclass(frozen=True)
+class PatchError:
+    """Why a member PATCH did not succeed: Mailchimp's refusal (`status` 4xx) or no answer
+    (`status` 0 or 5xx: the write may or may not have happened)."""
+
+    status: int
+    title: str
+    detail: str
+
+    @classmethod
+    def of(cls, result: OperationResult) -> PatchError:
+        """From a `/batches` operation result."""
+        problem = result.problem or {}
+        return cls(result.status_code, str(problem.get("title") or ""), str(problem.get("detail") or ""))
+
+    @property
+    def answered(self) -> bool:
+        """True when Mailchimp refused (nothing changed); False when the answer is unknown."""
+        return 400 <= self.status < 500 and self.status != 429
+
+    @property
+    def not_found(self) -> bool:
+        """Mailchimp does not hold the member."""
+        return self.status == 404
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.title}: {self.detail}".strip(": ")
+
+
+def _patch_fields(body: dict[str, Any]) -> dict[str, Any]:
+    allowed = ("merge_fields", "email_address", "status")
+    return {k: v for k, v in body.items() if k in allowed}
+
+
+def _error_code(error: PatchError | None) -> str:
     if error is None:
         return "other"
-    return classify_row_error(getattr(error, "title", None) or type(error).__name__, str(error))
-
-
-def _answered(error: MailchimpError) -> bool:
-    """True when Mailchimp answered with a refusal (the write did not happen); False when the
-    answer is unknown (transport errors, 5xx after retries)."""
-    status = getattr(error, "status", None)
-    return isinstance(status, int) and 400 <= status < 500 and status != 429
+    if not error.answered:
+        return "request_failed"
+    return classify_row_error(error.title, error.detail)
 
 
 def _split(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
