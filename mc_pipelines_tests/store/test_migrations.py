@@ -72,7 +72,8 @@ def test_rows_round_trip(app_engine):
     ], columns=["status"])
     state = member_state.load_state(app_engine, "o1")
     assert state.loc[0, "status"] == "unsubscribed" and state.loc[0, "payload_hash"] == "p" * 32
-    assert state.loc[0, "managed_tags"] == ["t"] and bool(state.loc[0, "managed"])
+    # a row saved without an ownership is not claimed as the project's (nor linked)
+    assert state.loc[0, "managed_tags"] == ["t"] and state.loc[0, "ownership"] == "none"
     assert member_state.load_state(app_engine, "o2").empty
 
     run_id = runs.start_run(app_engine, "o1", kind="audience_sync", dry_run=False, dagster_run_id=None)

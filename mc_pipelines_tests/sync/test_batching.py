@@ -38,8 +38,8 @@ def test_plan_calls_cuts_each_kind_and_tag_into_500s():
     plan = diff_audience(desired, state)
     assert plan.counts["creates"] == 1001 and plan.counts["updates"] == 10
     calls = plan_calls(plan)
-    assert calls.by_kind == {"create": 3, "update": 1, "unsubscribe": 0, "tag_add": 5,
-                             "tag_remove": 1}
+    assert calls.by_kind == {"create": 3, "email_change": 0, "update": 1, "unsubscribe": 0,
+                             "resubscribe": 0, "tag_add": 5, "tag_remove": 1}
     assert calls.calls[calls.calls["kind"] == "tag_add"][["tag", "size"]].values.tolist() == [
         ["A", 500], ["A", 500], ["A", 1], ["B", 500], ["B", 100],
     ]
