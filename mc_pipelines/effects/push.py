@@ -32,10 +32,10 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.effects.consent import OPT_OUT, MailchimpChange, apply_changes
+from mc_pipelines.effects.readback import read_member
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.endpoints.batches import member_patch_op
-from mc_pipelines.mailchimp.errors import ResourceNotFound
 from mc_pipelines.mailchimp.limits import chunk
 from mc_pipelines.mailchimp.results import OperationResult
 from mc_pipelines.store import member_state
@@ -212,11 +212,16 @@ class AudiencePusher:
     async def _read_back_creates(self, rows: list[dict[str, Any]], at: Any) -> None:
         """"Already a list member": read each back — the project's own earlier create (its answer
         was lost) or a member that existed before (linked, with the status read) (B5)."""
-        members = await asyncio.gather(*[self._get(r["email"]) for r in rows])
+        answers = await asyncio.gather(*[read_member(self.client, self.audience_id, r["email"])
+                                         for r in rows])
         now = utcnow()
         saved = []
         changes = []
-        for row, member in zip(rows, members, strict=True):
+        for row, (member, answered) in zip(rows, answers, strict=True):
+            if not answered:  # the intent stays: the next run reads it back
+                self._outcome(row, row["email"], "request_failed", "read-back got no answer")
+                self.report.add("failed")
+                continue
             state = {"ownership": lc.NO_MEMBER, "intent": lc.INTENT_CREATE, "intent_at": at}
             outcome = lc.after_read(state, member, now)
             if outcome.opted_out and member is not None:
@@ -316,12 +321,6 @@ class AudiencePusher:
         results = await self.client.batch_operations(operations, chunk_size=self.batch_size)
         return [(r.body if isinstance(r.body, dict) else {}, None) if r.ok else (None, PatchError.of(r))
                 for r in results]
-
-    async def _get(self, email: str) -> dict[str, Any] | None:
-        try:
-            return await self.client.get_member(self.audience_id, email)
-        except ResourceNotFound:
-            return None
 
     # -- managed tags ----------------------------------------------------------------------------
     async def tags(self, adds: pd.DataFrame, removes: pd.DataFrame, current: dict[str, set[str]]) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from mc_pipelines.effects.consent import OPT_OUT, RESUBSCRIBE, MailchimpChange, apply_changes
 from mc_pipelines.mailchimp.addresses import address_key
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
-from mc_pipelines.mailchimp.errors import ResourceNotFound
+from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS, MailchimpError, ResourceNotFound
 from mc_pipelines.store import member_state
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.sync import lifecycle as lc
@@ -34,6 +34,7 @@ class Readback:
 
     audience_id: str
     read: int = 0
+    unanswered: int = 0      # reads that got no answer: those rows wait for the next run
     opted_out: set[str] = field(default_factory=set)       # hashes opted out in Mailchimp
     withdrawn_hashes: set[str] = field(default_factory=set)  # …whose consent that withdrew (A9)
     resubscribed: set[str] = field(default_factory=set)
@@ -57,11 +58,14 @@ async def resolve(client: MailchimpClient, engine: Engine, org_id: str, audience
     if not mask.any():
         return state, report
     rows = state[mask].to_dict("records")
-    members = await asyncio.gather(*[_read(client, audience_id, r["email"]) for r in rows])
+    answers = await asyncio.gather(*[read_member(client, audience_id, r["email"]) for r in rows])
     now = utcnow()
     saves: list[dict[str, Any]] = []
     changes: list[MailchimpChange] = []
-    for row, member in zip(rows, members, strict=True):
+    for row, (member, answered) in zip(rows, answers, strict=True):
+        if not answered:  # no answer even after retries: the row waits for the next run
+            report.unanswered += 1
+            continue
         outcome = lc.after_read(row, member, now)
         saves.append({"subscriber_hash": row["subscriber_hash"], **outcome.values})
         if member is None:
@@ -75,7 +79,7 @@ async def resolve(client: MailchimpClient, engine: Engine, org_id: str, audience
             report.resubscribed.add(row["subscriber_hash"])
             changes.append(MailchimpChange(row["email"], RESUBSCRIBE, at,
                                            f"re-subscribed in Mailchimp (audience {audience_id})"))
-    report.read = len(rows)
+    report.read = len(rows) - report.unanswered
     consent = await asyncio.to_thread(apply_changes, engine, org_id, changes, dry_run=dry_run)
     report.consent_withdrawn, report.consent_given = consent.withdrawn, consent.given
     kept = set(consent.kept)
@@ -91,11 +95,17 @@ async def resolve(client: MailchimpClient, engine: Engine, org_id: str, audience
     return _merged(state, saves), report
 
 
-async def _read(client: MailchimpClient, audience_id: str, email: str) -> dict[str, Any] | None:
+async def read_member(client: MailchimpClient, audience_id: str,
+                email: str) -> tuple[dict[str, Any] | None, bool]:
+    """(the member or None when Mailchimp does not hold it, whether Mailchimp answered)."""
     try:
-        return await client.get_member(audience_id, email)
+        return await client.get_member(audience_id, email), True
     except ResourceNotFound:
-        return None
+        return None, True
+    except MailchimpError as exc:
+        if isinstance(exc, ACCOUNT_LEVEL_ERRORS):
+            raise
+        return None, False
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
