@@ -72,6 +72,11 @@ def test_two_orgs_sync_exactly_and_resync_writes_nothing(app_engine, emulator):
             winners = _winners(app_engine, org_id)
             want_vip = {k for k, t in zip(winners["key"], winners["tags"], strict=True) if "vip" in t}
             assert vip == want_vip
+            # segment_members, segment_summary, desired_members: typed frames with row counts
+            assert metadata_of(result, "desired_members")["dagster/row_count"] == len(audience)
+            assert metadata_of(result, "segment_summary")["dagster/row_count"] == 2
+            assert metadata_of(result, "segment_members")["dagster/row_count"] == sum(
+                len(m["tags"]) for m in audience.values())
             rejected = metadata_of(result, "rejected_contacts")
             assert rejected["invalid"] == 1 and rejected["duplicates"] == 1
 
@@ -182,7 +187,7 @@ def test_segment_status_connection_status_and_audit(app_engine, emulator):
     segments = active_segments(app_engine, "audited").set_index("id")
     assert segments.loc[60_001, "status"] == "synced" and segments.loc[60_002, "status"] == "synced"
     assert segments.loc[60_003, "status"] == "error"
-    summary = metadata_of(result, "segment_members")
+    summary = metadata_of(result, "segment_summary")
     assert summary["segments_with_errors"] == 1
     assert all("app:broken" not in m["tags"] for m in emulator.dump_list(conn["api_key"], conn["audience_id"]))
     connection = get_connection(app_engine, "audited")

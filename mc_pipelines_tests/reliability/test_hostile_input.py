@@ -309,7 +309,7 @@ def test_segment_with_unknown_filter_field_is_reported_and_the_rest_syncs(db, em
     assert rows[hash_id("bad-segment", 99)].status == "synced"
     members = audience(emulator, conn["api_key"], conn["audience_id"])
     assert len(members) == 3 and all(m["tags"] == ["app:vip"] for m in members.values())
-    meta = metadata_of(result, "segment_members")
+    meta = metadata_of(result, "segment_summary")
     assert meta["segments_with_errors"] == 2
 
 
@@ -407,7 +407,7 @@ def test_row_outcome(row_outcomes, case):
 
 
 def test_oversize_values_are_reported(row_outcomes):
-    meta = metadata_of(row_outcomes["result"], "segment_members")
+    meta = metadata_of(row_outcomes["result"], "desired_members")
     assert meta["truncated_fields"] == 1
     counts = metadata_of(row_outcomes["result"], "rejected_contacts")
     assert counts["invalid"] == 8 and counts["duplicates"] == 1
