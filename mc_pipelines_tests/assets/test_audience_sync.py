@@ -11,7 +11,7 @@ from mc_pipelines.store import runs
 from mc_pipelines.store.contacts import read_live_contacts
 from mc_pipelines.store.member_state import load_state
 from mc_pipelines.sync.emails import subscriber_hash
-from mc_pipelines_tests.app_data import (
+from mc_pipelines_tests.support.app_data import (
     add_contacts,
     add_org,
     add_segment,
@@ -19,7 +19,7 @@ from mc_pipelines_tests.app_data import (
     contact_row,
     update_contact,
 )
-from mc_pipelines_tests.dagster_runs import materialize_sync, metadata_of
+from mc_pipelines_tests.support.dagster_runs import materialize_sync, metadata_of
 
 
 def _seed(engine, org_id: str, base: int, n: int = 40) -> None:

@@ -10,8 +10,7 @@ import pytest
 from mailchimp_marketing.api_client import ApiClientError
 
 from mailchimp_emulator.harness import EmulatorServer
-
-from .conftest import sdk_error
+from mc_pipelines_tests.support.emulator_sdk import sdk_error
 
 EMAIL = "rule.subject@acme-corp.com"
 HASH = hashlib.md5(EMAIL.encode()).hexdigest()

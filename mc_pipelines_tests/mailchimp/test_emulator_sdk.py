@@ -15,8 +15,7 @@ import pytest
 from mailchimp_marketing.api_client import ApiClientError
 
 from mailchimp_emulator.harness import EmulatorServer
-
-from .conftest import sdk_error, sdk_for
+from mc_pipelines_tests.support.emulator_sdk import sdk_error, sdk_for
 
 
 def h(email: str) -> str:

@@ -18,22 +18,22 @@ from mc_pipelines.store import tables
 from mc_pipelines.store.connections import UnknownOrgError, get_connection
 from mc_pipelines.store.db import create_db_engine
 from mc_pipelines.store.migrations import migrate
-from mc_pipelines_tests.app_data import (
+from mc_pipelines_tests.support.app_data import (
     add_contacts,
     add_org,
     add_segment,
     connect_to_emulator,
     contact_row,
 )
-from mc_pipelines_tests.dagster_runs import metadata_of
-from mc_pipelines_tests.reliability.secret_scan import capture_text, run_cli, scanned_instance
-from mc_pipelines_tests.reliability.support import (
+from mc_pipelines_tests.support.dagster_runs import metadata_of
+from mc_pipelines_tests.support.reliability import (
     audience,
     failure_message,
     run_sync,
     state_rows,
     table_counts,
 )
+from mc_pipelines_tests.support.secret_scan import capture_text, run_cli, scanned_instance
 
 BODY = "5f1c0e9d8b7a69584736251403f2e1d0"
 WHERE = "copy it again from Mailchimp (Profile → Extras → API keys)"

@@ -22,7 +22,7 @@ hit fails the session (exit status 1) and names where the key was found (the key
 masked).
 
 Reusing it:
-- in the root `conftest.py`: `pytest_plugins = ["mc_pipelines_tests.reliability.secret_scan"]`
+- in the root `conftest.py`: `pytest_plugins = ["mc_pipelines_tests.support.secret_scan"]`
   (the reliability folder's own conftest imports the hooks instead, which is equivalent; loading
   it twice is harmless: installation is idempotent and the scan runs once);
 - in tests: `with scanned_instance() as instance:` instead of `instance_for_test()` (or
