@@ -3,7 +3,6 @@
 
 import asyncio
 import time
-from typing import Any
 
 import pandas as pd
 from dagster import (
@@ -56,13 +55,13 @@ class _SyncRun:
     """One org's sync: plans per audience, pushes, records run/segment/connection outcomes."""
 
     def __init__(self, context: AssetExecutionContext, config: AudienceSyncConfig, engine,
-                 mailchimp: MailchimpResource, segment_result: dict[str, Any]) -> None:
+                 mailchimp: MailchimpResource, desired: pd.DataFrame, segment_summary: pd.DataFrame) -> None:
         self.context, self.config, self.engine, self.mailchimp = context, config, engine, mailchimp
         self.org_id = context.partition_key
-        self.desired: pd.DataFrame = segment_result["desired"]
+        self.desired = desired
         self.connection = connections.require_active_connection(engine, self.org_id)
         # segment_members already read the segments: their audiences come with its summary
-        self.audiences = org_audiences(self.connection, segment_result["summary"])
+        self.audiences = org_audiences(self.connection, segment_summary)
         self.metrics = CallMetrics()
 
     def plans(self, state: pd.DataFrame) -> dict[str, AudiencePlan]:
@@ -113,12 +112,14 @@ class _SyncRun:
         "ids; failed rows are retried next run. `dry_run` reports the plan without writing."
     ),
 )
-def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, segment_members: dict,
+def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
+                  desired_members: pd.DataFrame, segment_summary: pd.DataFrame,
                   app_db: AppDatabase, mailchimp: MailchimpResource) -> MaterializeResult:
-    """Diff and push the org's audiences."""
+    """Diff and push the org's audiences (`desired_members`) to the audiences the org and its
+    segments name (`segment_summary`)."""
     started = time.perf_counter()
     engine = app_db.engine
-    sync = _SyncRun(context, config, engine, mailchimp, segment_members)
+    sync = _SyncRun(context, config, engine, mailchimp, desired_members, segment_summary)
     org_id = sync.org_id
     state = member_state.load_state(engine, org_id, columns=member_state.DIFF_COLUMNS)
     plans = sync.plans(state)
@@ -126,7 +127,7 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, se
     planned_calls = sum(plan_calls(p, config.batch_size).total for p in plans.values())
     context.log.info(f"org {org_id}: plan {planned}, {planned_calls} bulk calls")
     plan_totals = {f"planned_{k}": sum(p[k] for p in planned.values()) for k in PLAN_COUNTS}
-    summary = segment_members["summary"]
+    summary = segment_summary
     segment_ids = summary["segment_id"].tolist() if len(summary) else []
 
     if config.dry_run:
