@@ -18,16 +18,22 @@ from mc_pipelines.store.migrations import migrate
 from mc_pipelines.store.tables import metadata
 
 # every log record, Dagster event, exception and CLI output of the session is scanned for the
-# API keys the suite created (see reliability/secret_scan.py)
-pytest_plugins = ["mc_pipelines_tests.reliability.secret_scan"]
+# API keys the suite created (see support/secret_scan.py)
+pytest_plugins = ["mc_pipelines_tests.support.secret_scan"]
 
 PG_ADMIN_DSN = os.environ.get("MC_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (`@pytest.mark.anyio`) run on anyio's pytest plugin, on asyncio."""
+    return "asyncio"
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _test_environment() -> Iterator[None]:
     """A Fernet key for encrypting stored API keys; no Mailchimp URL outside loopback."""
-    from mc_pipelines_tests.app_data import TEST_FERNET_KEY
+    from mc_pipelines_tests.support.app_data import TEST_FERNET_KEY
 
     saved = {k: os.environ.get(k) for k in ("MC_SECRET_KEY", "MC_MAILCHIMP_BASE_URL")}
     os.environ["MC_SECRET_KEY"] = TEST_FERNET_KEY

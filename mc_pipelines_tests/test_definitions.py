@@ -44,3 +44,17 @@ def test_dagster_definitions_validate_passes(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_segments_are_three_assets_feeding_the_audience_sync():
+    graph = defs.resolve_asset_graph()
+    by_name = {k.to_user_string(): k for k in graph.get_all_asset_keys()}
+    outputs = {"segment_members", "segment_summary", "desired_members"}
+    assert outputs <= set(by_name)
+    for name in outputs:
+        assert {k.to_user_string() for k in graph.get(by_name[name]).parent_keys} >= {"consented_contacts"}
+    sync_inputs = {k.to_user_string() for k in graph.get(by_name["audience_sync"]).parent_keys}
+    assert {"desired_members", "segment_summary"} <= sync_inputs
+    assert "segment_members" not in sync_inputs
+    assert set(defs.resolve_job_def("audience_sync_job").asset_layer.selected_asset_keys) >= {
+        by_name[n] for n in outputs}

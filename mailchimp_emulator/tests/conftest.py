@@ -15,6 +15,13 @@ from .helpers import Receiver, sdk_for
 
 
 @pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (`@pytest.mark.anyio`) run on anyio's pytest plugin, on asyncio only (the
+    plugin's default would also try trio, which the asyncio-based tests do not support)."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
 def emu() -> Iterator[EmulatorServer]:
     """The Mailchimp emulator in a background thread, shared by the session."""
     with EmulatorServer() as server:

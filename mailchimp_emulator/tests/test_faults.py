@@ -27,9 +27,10 @@ async def _concurrent(
         return await asyncio.gather(*(client.get(path) for _ in range(n)))
 
 
-def test_eleventh_simultaneous_request_gets_429(emu: EmulatorServer, api_key: str) -> None:
+@pytest.mark.anyio
+async def test_eleventh_simultaneous_request_gets_429(emu: EmulatorServer, api_key: str) -> None:
     emu.set_faults(api_key, latency_ms=400)
-    responses = asyncio.run(_concurrent(emu, api_key, 11))
+    responses = await _concurrent(emu, api_key, 11)
     codes = sorted(r.status_code for r in responses)
     assert codes.count(200) == 10 and codes.count(429) == 1
     problem = next(r for r in responses if r.status_code == 429)
@@ -41,18 +42,20 @@ def test_eleventh_simultaneous_request_gets_429(emu: EmulatorServer, api_key: st
     assert stats["requests"]["GET /ping"] == {"200": 10, "429": 1}
 
 
-def test_ten_simultaneous_requests_overlap_and_pass(emu: EmulatorServer, api_key: str) -> None:
+@pytest.mark.anyio
+async def test_ten_simultaneous_requests_overlap_and_pass(emu: EmulatorServer, api_key: str) -> None:
     emu.set_faults(api_key, latency_ms=300)
     started = time.monotonic()
-    responses = asyncio.run(_concurrent(emu, api_key, 10))
+    responses = await _concurrent(emu, api_key, 10)
     assert [r.status_code for r in responses] == [200] * 10
     assert time.monotonic() - started < 2.0  # latency overlaps (serial would be ≥ 3 s)
     assert emu.stats(api_key)["max_concurrency"] == 10
 
 
-def test_max_connections_per_account(emu: EmulatorServer, api_key: str) -> None:
+@pytest.mark.anyio
+async def test_max_connections_per_account(emu: EmulatorServer, api_key: str) -> None:
     emu.set_faults(api_key, latency_ms=300, max_connections=2)
-    codes = sorted(r.status_code for r in asyncio.run(_concurrent(emu, api_key, 3)))
+    codes = sorted(r.status_code for r in await _concurrent(emu, api_key, 3))
     assert codes == [200, 200, 429]
 
 

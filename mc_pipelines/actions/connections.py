@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.config import mailchimp_base_url
-from mc_pipelines.errors import OperationError
+from mc_pipelines.errors import FixableError, OperationError
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.errors import (
     AccountDisabled,
@@ -28,7 +28,7 @@ from mc_pipelines.store.secrets import encrypt_secret, load_fernet
 from mc_pipelines.sync import lifecycle as lc
 
 
-class ConnectError(Exception):
+class ConnectError(FixableError):
     """Connecting failed; the message says what to fix. Nothing was stored."""
 
 

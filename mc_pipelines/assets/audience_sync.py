@@ -89,14 +89,15 @@ class AudienceSyncConfig(Config):
         "move. Per-row outcomes go to sync_errors with contact ids. `dry_run` reports the plan."
     ),
 )
-def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, segment_members: dict,
+def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
+                  desired_members: pd.DataFrame, segment_summary: pd.DataFrame,
                   app_db: AppDatabase, mailchimp: MailchimpResource) -> MaterializeResult:
     """Read back, plan and push the org's audiences."""
     started = time.perf_counter()
     engine, org_id = app_db.engine, context.partition_key
     connection = connections.require_active_connection(engine, org_id)
     state = member_state.load_state(engine, org_id, columns=member_state.DIFF_COLUMNS)
-    summary = segment_members["summary"]
+    summary = segment_summary
     scope = sync_scope(connection.audience_id, summary, pd.unique(state["audience_id"]).tolist())
     settings = SyncSettings(
         existing_members=connection.existing_members, reconsent=connection.reconsent,
@@ -111,7 +112,7 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig, se
 
     async def run() -> list[AudienceOutcome]:
         async with mailchimp.client_for(connection, metrics) as client:
-            return await sync_org(client, engine, org_id, segment_members["desired"], state, scope,
+            return await sync_org(client, engine, org_id, desired_members, state, scope,
                                   settings, connection.merge_fields or None, CONTACT_COLUMNS)
 
     try:

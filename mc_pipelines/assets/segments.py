@@ -1,8 +1,17 @@
-"""`segment_members`: who belongs to each active segment, and the desired audience membership."""
+"""`segment_members`, `segment_summary`, `desired_members`: who belongs to each active segment,
+one summary row per segment, and the desired membership of every audience — one multi-asset,
+since the three come from one evaluation of the segments against the cohort."""
 
 
 import pandas as pd
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetOut,
+    Failure,
+    MetadataValue,
+    Output,
+    multi_asset,
+)
 
 from mc_pipelines.assets.common import OWNERS, SYNC_GROUP, numbers, table_metadata
 from mc_pipelines.assets.sources import app_contact_segments
@@ -10,27 +19,41 @@ from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase
 from mc_pipelines.store.connections import record_sync_status, require_active_connection
 from mc_pipelines.store.segments import active_segments
-from mc_pipelines.sync.desired import desired_members
+from mc_pipelines.sync.desired import desired_members as build_desired_members
 from mc_pipelines.sync.segments import segment_membership
 
+ROW_COUNT = "dagster/row_count"
 
-@asset(
+
+def _out(description: str) -> AssetOut:
+    return AssetOut(dagster_type=pd.DataFrame, description=description, group_name=SYNC_GROUP,
+                    owners=OWNERS, kinds={"pandas"})
+
+
+@multi_asset(
+    name="segment_members",
     partitions_def=org_partitions,
     deps=[app_contact_segments],
-    group_name=SYNC_GROUP,
-    owners=OWNERS,
-    kinds={"pandas"},
-    description=(
-        "One member set per active segment (filters on department, location, employment type and "
-        "status, contact type and application tags) and the desired membership of every audience: "
-        "the org's default audience holds the whole cohort; segments add the Mailchimp tag they "
-        "manage, and may point to another audience. Segments with invalid filters are reported "
-        "and produce no members."
-    ),
+    outs={
+        "segment_members": _out(
+            "One row per (segment, member) of every active segment: segment id, audience, "
+            "subscriber hash, contact id and the Mailchimp tag the segment manages. Filters on "
+            "department, location, employment type and status, contact type and application tags."),
+        "segment_summary": _out(
+            "One row per active segment: id, name, audience (the org's default unless the segment "
+            "names another), the tag it manages, its member count and, for a segment whose filters "
+            "or tag cannot be used, the error (such a segment produces no members)."),
+        "desired_members": _out(
+            "The desired state of every audience, one row per (audience, member): the org's "
+            "default audience holds the whole cohort; segments add the Mailchimp tags they manage "
+            "and may point to another audience. Merge fields follow the org's map (values over "
+            "255 characters cut and flagged)."),
+    },
 )
-def segment_members(context: AssetExecutionContext, consented_contacts: pd.DataFrame,
-                    app_db: AppDatabase) -> MaterializeResult:
-    """Evaluate segments and build the desired state of each audience."""
+def segment_members(
+    context: AssetExecutionContext, consented_contacts: pd.DataFrame, app_db: AppDatabase,
+) -> tuple[Output[pd.DataFrame], Output[pd.DataFrame], Output[pd.DataFrame]]:
+    """Evaluate the org's active segments once and build the desired state of each audience."""
     org_id = context.partition_key
     connection = require_active_connection(app_db.engine, org_id)
     segments = active_segments(app_db.engine, org_id)
@@ -38,8 +61,8 @@ def segment_members(context: AssetExecutionContext, consented_contacts: pd.DataF
     # (`evaluate_segments` would build a second desired state with the default map).
     membership, summary = segment_membership(consented_contacts, segments, connection.audience_id)
     try:
-        desired = desired_members(consented_contacts, membership, connection.audience_id,
-                                  connection.merge_fields or None)
+        desired = build_desired_members(consented_contacts, membership, connection.audience_id,
+                                        connection.merge_fields or None)
     except ValueError as exc:  # a merge-field map naming columns contacts do not have: not retryable
         message = (f"{exc}; fix the org's merge-field map (reconnect with `mc-pipelines connect "
                    f"--org {org_id} ... --merge-field TAG=column`)")
@@ -49,17 +72,21 @@ def segment_members(context: AssetExecutionContext, consented_contacts: pd.DataF
     for row in errors.to_dict("records"):
         context.log.warning(f"segment {row['segment_id']} ({row['name']}): {row['error']}")
     per_audience = desired.groupby("audience_id").size().to_dict() if len(desired) else {}
-    counts = {
-        "segments": len(summary), "segments_with_errors": len(errors),
-        "desired_members": len(desired), "segment_memberships": len(membership),
-        "truncated_fields": int(desired["truncated"].sum()) if "truncated" in desired else 0,
-    }
-    return MaterializeResult(
-        value={"membership": membership, "summary": summary, "desired": desired},
-        metadata={
-            **numbers(counts),
-            **{f"members[{a}]": MetadataValue.int(int(n)) for a, n in per_audience.items()},
+    truncated = int(desired["truncated"].sum()) if "truncated" in desired else 0
+    return (
+        Output(membership, output_name="segment_members", metadata={
+            ROW_COUNT: MetadataValue.int(len(membership)),
+            **numbers({"segment_memberships": len(membership)}),
+        }),
+        Output(summary, output_name="segment_summary", metadata={
+            ROW_COUNT: MetadataValue.int(len(summary)),
+            **numbers({"segments_with_errors": len(errors)}),
             "segments": table_metadata(summary, ["segment_id", "name", "tag", "audience_id",
                                                  "member_count", "error"], limit=50),
-        },
+        }),
+        Output(desired, output_name="desired_members", metadata={
+            ROW_COUNT: MetadataValue.int(len(desired)),
+            **numbers({"desired_members": len(desired), "truncated_fields": truncated}),
+            **{f"members[{a}]": MetadataValue.int(int(n)) for a, n in per_audience.items()},
+        }),
     )

@@ -24,6 +24,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy.engine import Engine
 
 from mailchimp_emulator.harness import EmulatorServer
+from mc_pipelines.errors import FixableError
 from mc_pipelines.store.db import create_db_engine
 from mc_pipelines.store.migrations import migrate
 
@@ -35,7 +36,7 @@ PER_MEMBER_MS = 0.2
 MAX_CONNECTIONS = 10
 
 
-class BenchSetupError(RuntimeError):
+class BenchSetupError(FixableError, RuntimeError):
     """A part the benchmark needs is missing (message says what to start or install)."""
 
 

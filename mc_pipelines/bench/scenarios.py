@@ -407,7 +407,7 @@ def noop_resync(ctx: BenchContext) -> ScenarioResult:
 
 
 def validation_1m(ctx: BenchContext) -> ScenarioResult:
-    """`CohortSchema.validate(cohort, lazy=True)` (the consented_contacts Dagster type check) and
+    """`CohortSchema.validate(cohort, lazy=True)` (the plain schema validation) and
     `cohort_failures` (the blocking asset check) on a valid cohort of N rows."""
     from mc_pipelines.checks import cohort_failures
     from mc_pipelines.schemas import CohortSchema

@@ -8,11 +8,12 @@ subprocess and, when the demo data exist, the demo orgs are connected to it agai
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 from typing import TYPE_CHECKING
+
+import click
 
 from mc_pipelines.config import DATA_DIR
 
@@ -39,7 +40,12 @@ def _reconnect_demo(server: EmulatorServer) -> None:
     print("demo orgs connected to the new emulator")
 
 
-def cmd_dev(args: argparse.Namespace) -> int:
+@click.command("dev", help="the Dagster UI on the demo data, with the emulator running")
+@click.option("--host", default="127.0.0.1", help="UI host (default 127.0.0.1)")
+@click.option("--port", type=int, default=3000, help="UI port (default 3000)")
+@click.option("--no-ui", is_flag=True,
+              help="prepare and start the emulator, print the UI command, and stop (for checks)")
+def cmd_dev(host: str, port: int, no_ui: bool) -> int:
     """Prepare the demo environment, start the emulator, then run the Dagster UI until Ctrl-C."""
     from mailchimp_emulator.harness import EmulatorServer
     from mc_pipelines.demo.environment import prepare_demo_environment
@@ -51,9 +57,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
             _reconnect_demo(server)
         else:
             print("no demo data in .data/app.db: run `make demo` first for a populated UI")
-        command = ui_command(args.host, args.port)
+        command = ui_command(host, port)
         print(f"DAGSTER_HOME={dagster_home}")
-        if args.no_ui:
+        if no_ui:
             print("would run: " + " ".join(command))
             return 0
         ui = subprocess.Popen(command)
@@ -63,11 +69,4 @@ def cmd_dev(args: argparse.Namespace) -> int:
             return ui.wait()
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this module's commands."""
-    p = subparsers.add_parser("dev", help="the Dagster UI on the demo data, with the emulator running")
-    p.add_argument("--host", default="127.0.0.1", help="UI host (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
-    p.add_argument("--no-ui", action="store_true",
-                   help="prepare and start the emulator, print the UI command, and stop (for checks)")
-    p.set_defaults(handler=cmd_dev)
+COMMANDS = [cmd_dev]

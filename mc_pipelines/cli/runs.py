@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from typing import Any
 
+import click
 from dagster import BetaWarning, DagsterInstance, ExecuteInProcessResult, PreviewWarning
 
 from mc_pipelines.actions import erasure, sync_requests
 from mc_pipelines.automation import run_config
 from mc_pipelines.automation.erasure import ERASE_OP, erasure_run_config
-from mc_pipelines.cli.base import app_engine
-from mc_pipelines.cli.support import add_org_command, cli_actor, current_instance, fixable
+from mc_pipelines.cli.support import (
+    app_engine,
+    cli_actor,
+    current_instance,
+    org_option,
+    verbose_option,
+)
 from mc_pipelines.store import connections
+
+_VERBOSE_HELP = "print the run's step log too"
 
 
 def _run_job(job_name: str, instance: DagsterInstance | None = None, *, run_config: dict[str, Any],
@@ -58,62 +65,59 @@ def _metadata_line(metadata: dict[str, Any]) -> str:
     return " ".join(shown)
 
 
-@fixable
-def cmd_sync_now(args: argparse.Namespace) -> int:
+@click.command("sync-now", help="request a sync; the sync_requests sensor launches it")
+@org_option
+@click.option("--requested-by", help="who asks (recorded on the request); default: cli:<user>")
+def cmd_sync_now(org: str, requested_by: str | None) -> int:
     """Insert a sync request; `sync_requests_sensor` turns it into a run."""
-    request_id = sync_requests.request_sync_now(app_engine(), args.org,
-                                             requested_by=args.requested_by or cli_actor())
-    print(f"sync requested for org {args.org} (request {request_id}): sync_requests_sensor starts the "
-          f"run on its next tick while the Dagster daemon runs; `mc-pipelines sync --org {args.org}` "
+    request_id = sync_requests.request_sync_now(app_engine(), org,
+                                                requested_by=requested_by or cli_actor())
+    print(f"sync requested for org {org} (request {request_id}): sync_requests_sensor starts the "
+          f"run on its next tick while the Dagster daemon runs; `mc-pipelines sync --org {org}` "
           "syncs right now instead")
     return 0
 
 
-@fixable
-def cmd_sync(args: argparse.Namespace) -> int:
+@click.command("sync", help="materialize the org's audience sync now, in process, and print the summary")
+@org_option
+@click.option("--dry-run", is_flag=True, help="compute and report the plan; write nothing")
+@verbose_option(_VERBOSE_HELP)
+def cmd_sync(org: str, dry_run: bool, verbose: bool) -> int:
     """Materialize the org's audience sync in process, on the current Dagster instance."""
-    connections.require_active_connection(app_engine(), args.org)
+    connections.require_active_connection(app_engine(), org)
     instance = current_instance()
-    run_config.ensure_org_partitions(instance, [args.org])
-    result = _run_job("audience_sync_job", instance, partition_key=args.org, verbose=args.verbose,
-                      run_config=run_config.sync_run_config(args.dry_run), tags=run_config.org_tags(args.org))
-    label = "dry run of the audience sync" if args.dry_run else "audience sync"
+    run_config.ensure_org_partitions(instance, [org])
+    result = _run_job("audience_sync_job", instance, partition_key=org, verbose=verbose,
+                      run_config=run_config.sync_run_config(dry_run), tags=run_config.org_tags(org))
+    label = "dry run of the audience sync" if dry_run else "audience sync"
     if not result.success:
-        return _report_failure(result, f"{label} of org {args.org}")
-    print(f"{label} of org {args.org}: succeeded (run {result.run_id})")
+        return _report_failure(result, f"{label} of org {org}")
+    print(f"{label} of org {org}: succeeded (run {result.run_id})")
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
         print(f"  {materialization.asset_key.to_user_string()}: {_metadata_line(dict(materialization.metadata))}")
     return 0
 
 
-@fixable
-def cmd_erase_contact(args: argparse.Namespace) -> int:
+@click.command("erase-contact",
+               help="GDPR erasure of one contact (Mailchimp delete-permanent + local records)")
+@org_option
+@click.option("--contact", required=True, type=int, help="the application's contact id")
+@verbose_option(_VERBOSE_HELP)
+def cmd_erase_contact(org: str, contact: int, verbose: bool) -> int:
     """Run the gdpr_erasure job for one contact in process and print what it did."""
-    erasure.plan_erasure(app_engine(), args.org, args.contact)  # refuse bad input before a run
-    result = _run_job("gdpr_erasure", run_config=erasure_run_config(args.org, args.contact, cli_actor()),
-                      tags=run_config.org_tags(args.org), verbose=args.verbose)
+    erasure.plan_erasure(app_engine(), org, contact)  # refuse bad input before a run
+    result = _run_job("gdpr_erasure", run_config=erasure_run_config(org, contact, cli_actor()),
+                      tags=run_config.org_tags(org), verbose=verbose)
     if not result.success:
-        return _report_failure(result, f"erasure of contact {args.contact} of org {args.org}")
+        return _report_failure(result, f"erasure of contact {contact} of org {org}")
     detail = result.output_for_node(ERASE_OP)
     audiences = ", ".join(f"{a}: {o}" for a, o in detail["audiences"].items()) or "none (never in Mailchimp)"
     removed = ", ".join(f"{n} from {t}" for t, n in detail["removed"].items())
-    print(f"contact {args.contact} of org {args.org}: {detail['outcome']} (run {result.run_id})")
+    print(f"contact {contact} of org {org}: {detail['outcome']} (run {result.run_id})")
     print(f"  Mailchimp audiences: {audiences}")
     print(f"  local rows removed: {removed}; consent withdrawn: {'yes' if detail['consent_withdrawn'] else 'no'}")
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this module's commands."""
-    p = add_org_command(subparsers, "sync-now", cmd_sync_now,
-                        "request a sync; the sync_requests sensor launches it")
-    p.add_argument("--requested-by", help="who asks (recorded on the request); default: cli:<user>")
-    p = add_org_command(subparsers, "sync", cmd_sync,
-                        "materialize the org's audience sync now, in process, and print the summary")
-    p.add_argument("--dry-run", action="store_true", help="compute and report the plan; write nothing")
-    p.add_argument("--verbose", action="store_true", help="print the run's step log too")
-    p = add_org_command(subparsers, "erase-contact", cmd_erase_contact,
-                        "GDPR erasure of one contact (Mailchimp delete-permanent + local records)")
-    p.add_argument("--contact", required=True, type=int, help="the application's contact id")
-    p.add_argument("--verbose", action="store_true", help="print the run's step log too")
+COMMANDS = [cmd_sync_now, cmd_sync, cmd_erase_contact]

@@ -1,38 +1,53 @@
-"""Helpers of the operator commands: fixable errors as one line, the actor, tables, the instance."""
+"""Shared plumbing of the operator commands: the database engine, the `--org`/`--verbose`
+options, the audit actor, plain tables and the Dagster instance."""
 
 from __future__ import annotations
 
-import argparse
-import functools
 import getpass
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import click
+import sqlalchemy as sa
 from dagster import DagsterInstance
+from sqlalchemy.engine import Engine
 
-from mc_pipelines.actions.connections import ConnectError
-from mc_pipelines.cli.base import OperatorError
-from mc_pipelines.errors import OperationError
-from mc_pipelines.store.connections import NotConnectedError, UnknownOrgError
-from mc_pipelines.store.secrets import SecretKeyError
-
-FIXABLE_ERRORS = (ConnectError, OperationError, UnknownOrgError, NotConnectedError, SecretKeyError)
-
-Handler = Callable[..., int]
+from mc_pipelines.config import database_url
+from mc_pipelines.errors import FixableError
+from mc_pipelines.store.db import engine_for
 
 
-def fixable(handler: Handler) -> Handler:
-    """Report the errors an operator can fix as `error: <what to fix>` (exit 2), no traceback."""
+@dataclass
+class CliState:
+    """What every command shares through click's context object."""
 
-    @functools.wraps(handler)
-    def wrapper(*args: Any, **kwargs: Any) -> int:
-        try:
-            return handler(*args, **kwargs)
-        except FIXABLE_ERRORS as exc:
-            raise OperatorError(str(exc)) from None
+    verbose: bool = False
 
-    return wrapper
+
+def _note_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.ensure_object(CliState).verbose = True
+    return value
+
+
+def verbose_option(help_text: str) -> Any:
+    """`--verbose`: more output, and the traceback of an unexpected error."""
+    return click.option("--verbose", is_flag=True, help=help_text, callback=_note_verbose)
+
+
+org_option = click.option("--org", required=True, help="org id")
+
+
+def app_engine(require_schema: bool = True) -> Engine:
+    """The application database engine (`MC_DATABASE_URL`); checks the schema is there."""
+    engine = engine_for(database_url())
+    if require_schema and not sa.inspect(engine).has_table("schema_migrations"):
+        raise FixableError(
+            "the application database has no schema yet: run `mc-pipelines init-db` first"
+        )
+    return engine
 
 
 def cli_actor() -> str:
@@ -55,12 +70,3 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def current_instance() -> DagsterInstance:
     """The Dagster instance of `DAGSTER_HOME`, or an ephemeral one when it is not set."""
     return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-
-
-def add_org_command(subparsers: argparse._SubParsersAction, name: str, handler: Handler,
-                    help_text: str) -> argparse.ArgumentParser:
-    """A sub-command taking `--org ID`, wired to `handler`; returns its parser for more options."""
-    parser = subparsers.add_parser(name, help=help_text)
-    parser.add_argument("--org", required=True, help="org id")
-    parser.set_defaults(handler=handler)
-    return parser

@@ -9,16 +9,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.errors import FixableError
 from mc_pipelines.store import audit
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.store.tables import mailchimp_connections, orgs
 
 
-class UnknownOrgError(LookupError):
+class UnknownOrgError(FixableError, LookupError):
     """The org id does not exist in the application database."""
 
 
-class NotConnectedError(LookupError):
+class NotConnectedError(FixableError, LookupError):
     """The org has no active Mailchimp connection."""
 
 

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from mc_pipelines.errors import FixableError
 
-class SecretKeyError(RuntimeError):
+
+class SecretKeyError(FixableError, RuntimeError):
     """`MC_SECRET_KEY` is missing, malformed, or not the key the stored secrets were encrypted with."""
 
 

@@ -11,7 +11,7 @@ from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import runs
 from mc_pipelines.store.contacts import read_live_contacts
 from mc_pipelines.store.member_state import load_state
-from mc_pipelines_tests.app_data import (
+from mc_pipelines_tests.support.app_data import (
     add_contacts,
     add_org,
     add_segment,
@@ -19,7 +19,7 @@ from mc_pipelines_tests.app_data import (
     contact_row,
     update_contact,
 )
-from mc_pipelines_tests.dagster_runs import materialize_sync, metadata_of
+from mc_pipelines_tests.support.dagster_runs import materialize_sync, metadata_of
 
 
 def _seed(engine, org_id: str, base: int, n: int = 40) -> None:
@@ -72,6 +72,11 @@ def test_two_orgs_sync_exactly_and_resync_writes_nothing(app_engine, emulator):
             winners = _winners(app_engine, org_id)
             want_vip = {k for k, t in zip(winners["key"], winners["tags"], strict=True) if "vip" in t}
             assert vip == want_vip
+            # segment_members, segment_summary, desired_members: typed frames with row counts
+            assert metadata_of(result, "desired_members")["dagster/row_count"] == len(audience)
+            assert metadata_of(result, "segment_summary")["dagster/row_count"] == 2
+            assert metadata_of(result, "segment_members")["dagster/row_count"] == sum(
+                len(m["tags"]) for m in audience.values())
             rejected = metadata_of(result, "rejected_contacts")
             assert rejected["invalid"] == 1 and rejected["duplicates"] == 1
 
@@ -182,7 +187,7 @@ def test_segment_status_connection_status_and_audit(app_engine, emulator):
     segments = active_segments(app_engine, "audited").set_index("id")
     assert segments.loc[60_001, "status"] == "synced" and segments.loc[60_002, "status"] == "synced"
     assert segments.loc[60_003, "status"] == "error"
-    summary = metadata_of(result, "segment_members")
+    summary = metadata_of(result, "segment_summary")
     assert summary["segments_with_errors"] == 1
     assert all("app:broken" not in m["tags"] for m in emulator.dump_list(conn["api_key"], conn["audience_id"]))
     connection = get_connection(app_engine, "audited")

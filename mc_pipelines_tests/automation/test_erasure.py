@@ -17,9 +17,14 @@ from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines.store import audit, member_state, runs
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.store.tables import consent_events, mailchimp_webhook_events
-from mc_pipelines_tests.app_data import add_contacts, add_org, connect_to_emulator, contact_row
-from mc_pipelines_tests.automation.support import table_snapshot
-from mc_pipelines_tests.dagster_runs import resources_for
+from mc_pipelines_tests.support.app_data import (
+    add_contacts,
+    add_org,
+    connect_to_emulator,
+    contact_row,
+)
+from mc_pipelines_tests.support.dagster_runs import resources_for
+from mc_pipelines_tests.support.db import table_snapshot
 
 ERASED = "Ann.Lee@northwind-example.io"
 KEPT = "bo.chan@northwind-example.io"

@@ -16,8 +16,13 @@ import yaml
 from dagster import DagsterEventType, JobDefinition, execute_job, instance_for_test, reconstructable
 
 from mc_pipelines.automation.run_config import ensure_org_partitions, org_tags
-from mc_pipelines_tests.app_data import add_contacts, add_org, connect_to_emulator, contact_row
 from mc_pipelines_tests.conftest import PG_ADMIN_DSN
+from mc_pipelines_tests.support.app_data import (
+    add_contacts,
+    add_org,
+    connect_to_emulator,
+    contact_row,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNC_STEPS = {"mailchimp_member_status", "source_contacts", "consented_contacts", "segment_members",

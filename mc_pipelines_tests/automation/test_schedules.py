@@ -10,8 +10,8 @@ from dagster import SkipReason, build_schedule_context, instance_for_test
 from mc_pipelines.automation.schedules import campaign_stats_refresh, daily_audience_sync
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.store.campaigns import track_campaign
-from mc_pipelines_tests.app_data import add_org
-from mc_pipelines_tests.automation.support import app_db, connect_stub
+from mc_pipelines_tests.support.app_data import add_org
+from mc_pipelines_tests.support.db import app_db, connect_stub
 
 TICK = datetime(2026, 5, 2, 5, 0, tzinfo=UTC)
 

@@ -20,8 +20,8 @@ from mc_pipelines.automation.sensors import (
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.store import audit, connections, requests
 from mc_pipelines.store.tables import sync_requests
-from mc_pipelines_tests.app_data import add_org
-from mc_pipelines_tests.automation.support import app_db, connect_stub
+from mc_pipelines_tests.support.app_data import add_org
+from mc_pipelines_tests.support.db import app_db, connect_stub
 
 
 @pytest.fixture

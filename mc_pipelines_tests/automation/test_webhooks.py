@@ -21,8 +21,8 @@ from mc_pipelines.actions import webhook_secrets
 from mc_pipelines.store.tables import consent_events, contacts, mailchimp_webhook_events
 from mc_pipelines.webhooks.app import create_app
 from mc_pipelines.webhooks.events import WebhookPayloadError, parse_event
-from mc_pipelines_tests.app_data import add_contacts, add_org, contact_row
-from mc_pipelines_tests.automation.support import connect_stub, table_snapshot
+from mc_pipelines_tests.support.app_data import add_contacts, add_org, contact_row
+from mc_pipelines_tests.support.db import connect_stub, table_snapshot
 
 with warnings.catch_warnings():  # it prefers `httpx2`, not installed; the httpx client works the same
     warnings.simplefilter("ignore", StarletteDeprecationWarning)

@@ -13,8 +13,8 @@ import pytest
 from mc_pipelines.store import audit, connections, requests, runs
 from mc_pipelines.store.member_state import save_rows
 from mc_pipelines.store.secrets import decrypt_secret, verify_webhook_secret
-from mc_pipelines_tests.app_data import add_org, connect_to_emulator
-from mc_pipelines_tests.automation.support import table_snapshot
+from mc_pipelines_tests.support.app_data import add_org, connect_to_emulator
+from mc_pipelines_tests.support.cli import assert_key_hidden, assert_refused
 
 
 @pytest.fixture
@@ -22,22 +22,6 @@ def account(emulator) -> dict[str, str]:
     """A fresh Mailchimp account with one audience."""
     created = emulator.create_account(account_name="Acme Marketing", dc="us1")
     return {"api_key": created["api_key"], "audience_id": emulator.create_list(created["api_key"], name="Acme")}
-
-
-def assert_key_hidden(text: str, key: str) -> None:
-    assert key not in text and key.rpartition("-")[0] not in text
-
-
-def assert_refused(cli, argv: list[str], fragment: str, *, key: str = "") -> None:
-    """Exit 2, one `error:` line containing `fragment`, nothing written, key not shown."""
-    before = table_snapshot(cli.engine)
-    outcome = cli(*argv)
-    assert outcome.code == 2, outcome.text
-    assert outcome.out == "" and outcome.err.startswith("error: ") and outcome.err.count("\n") == 1
-    assert fragment in outcome.err, outcome.err
-    assert table_snapshot(cli.engine) == before
-    if key:
-        assert_key_hidden(outcome.text, key)
 
 
 def test_connect_checks_the_key_and_stores_it_encrypted(cli, account):

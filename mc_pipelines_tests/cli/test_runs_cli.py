@@ -7,8 +7,13 @@ import pytest
 
 from mc_pipelines.cli.dev import ui_command
 from mc_pipelines.store import audit, connections, member_state
-from mc_pipelines_tests.app_data import add_contacts, add_org, connect_to_emulator, contact_row
 from mc_pipelines_tests.cli.test_connections_cli import assert_key_hidden, assert_refused
+from mc_pipelines_tests.support.app_data import (
+    add_contacts,
+    add_org,
+    connect_to_emulator,
+    contact_row,
+)
 
 EMAILS = [f"member{i}@acme-mail.io" for i in range(1, 5)]
 

@@ -11,8 +11,8 @@ from mc_pipelines.assets.campaigns import campaign_stats
 from mc_pipelines.store import campaigns as campaign_store
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.store.connections import disconnect
-from mc_pipelines_tests.app_data import add_org, connect_to_emulator
-from mc_pipelines_tests.inbound.support import materialize_one
+from mc_pipelines_tests.support.app_data import add_org, connect_to_emulator
+from mc_pipelines_tests.support.dagster_runs import materialize_one
 
 
 def _iso(days_ago: float) -> str:

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from mc_pipelines.assets.export import EXPORT_COLUMNS, contacts_export
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import member_state, runs
-from mc_pipelines_tests.app_data import (
+from mc_pipelines_tests.support.app_data import (
     T0,
     add_contacts,
     add_org,
@@ -20,7 +20,7 @@ from mc_pipelines_tests.app_data import (
     connect_to_emulator,
     contact_row,
 )
-from mc_pipelines_tests.inbound.support import materialize_one
+from mc_pipelines_tests.support.dagster_runs import materialize_one
 
 HOSTILE = '=HYPERLINK("http://evil.io","x")'
 

@@ -11,8 +11,8 @@ from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import cursors, member_state
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.store.member_state import load_state
-from mc_pipelines_tests.dagster_runs import materialize_sync, metadata_of
-from mc_pipelines_tests.inbound.support import consent_of, consent_rows, materialize_one, seed_org
+from mc_pipelines_tests.support.app_data import consent_of, consent_rows, seed_org
+from mc_pipelines_tests.support.dagster_runs import materialize_one, materialize_sync, metadata_of
 
 EMAILS = ["self.leaver@acme-mail.io", "admin.removed@acme-mail.io", "bouncer@acme-mail.io",
           "stayer@acme-mail.io"]

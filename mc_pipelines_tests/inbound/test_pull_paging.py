@@ -12,10 +12,9 @@ import pytest
 
 from mc_pipelines.effects.pull import MemberScan, pull_audience
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
-from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines.store import cursors
 from mc_pipelines.store.clock import utcnow
-from mc_pipelines_tests.inbound.support import consent_of, seed_org
+from mc_pipelines_tests.support.app_data import consent_of, seed_org
 
 
 class ChangingClient(MailchimpClient):
@@ -40,17 +39,15 @@ def _load(emulator, conn, emails: list[str], times: list[datetime]) -> None:
         for e, t in zip(emails, times, strict=True)])
 
 
-def _pull(emulator, conn, engine, org_id: str, after_page: dict[int, Callable[[], None]],
+async def _pull(emulator, conn, engine, org_id: str, after_page: dict[int, Callable[[], None]],
           page_size: int):
-    async def run():
-        async with ChangingClient(conn["api_key"], base_url_template=emulator.base_url_template,
-                                  after_page=after_page) as client:
-            return await pull_audience(client, engine, org_id, conn["audience_id"], page_size=page_size)
-
-    return run_sync(run())
+    async with ChangingClient(conn["api_key"], base_url_template=emulator.base_url_template,
+                              after_page=after_page) as client:
+        return await pull_audience(client, engine, org_id, conn["audience_id"], page_size=page_size)
 
 
-def test_a_member_changed_between_pages_skips_nobody(app_engine, emulator):
+@pytest.mark.anyio
+async def test_a_member_changed_between_pages_skips_nobody(app_engine, emulator):
     emails = [f"m{i:02d}@paging-mail.io" for i in range(30)]
     conn = seed_org(app_engine, emulator, "pager", emails)
     start = (utcnow() - timedelta(days=2)).replace(microsecond=0)
@@ -72,16 +69,17 @@ def test_a_member_changed_between_pages_skips_nobody(app_engine, emulator):
                                             conn["audience_id"], emails[4], "unsubscribe")
             return seen
 
-    assert emails[10] not in run_sync(offset_scan())  # the hazard is real in the emulator
+    assert emails[10] not in await offset_scan()  # the hazard is real in the emulator
 
-    result = _pull(emulator, conn, app_engine, "pager", {1: leave}, page_size=10)
+    result = await _pull(emulator, conn, app_engine, "pager", {1: leave}, page_size=10)
     assert result.members_seen == 30
     assert len(result.consent_withdrawn) == 2  # m03 and m04 (from the offset scan above)
     assert consent_of(app_engine, "pager")[4] is False
     assert cursors.get_cursor(app_engine, "pager", conn["audience_id"]) > start + timedelta(seconds=29)
 
 
-def test_a_tie_block_larger_than_a_page_that_shifts_mid_scan_is_reread(pg_app_engine, emulator):
+@pytest.mark.anyio
+async def test_a_tie_block_larger_than_a_page_that_shifts_mid_scan_is_reread(pg_app_engine, emulator):
     emails = [f"t{i:02d}@ties-mail.io" for i in range(25)]
     conn = seed_org(pg_app_engine, emulator, "ties", emails)
     same_second = (utcnow() - timedelta(days=1)).replace(microsecond=0)
@@ -90,12 +88,12 @@ def test_a_tie_block_larger_than_a_page_that_shifts_mid_scan_is_reread(pg_app_en
     def bounce() -> None:  # t02 leaves the tie block after page 1: offsets within it shift
         emulator.member_event(conn["api_key"], conn["audience_id"], emails[2], "cleaned")
 
-    result = _pull(emulator, conn, pg_app_engine, "ties", {1: bounce}, page_size=10)
+    result = await _pull(emulator, conn, pg_app_engine, "ties", {1: bounce}, page_size=10)
     assert result.restarts == 1
     assert result.members_seen == 25 and result.cleaned_in_mailchimp == 1
     assert consent_of(pg_app_engine, "ties")[3] is False
 
-    again = _pull(emulator, conn, pg_app_engine, "ties", {}, page_size=10)
+    again = await _pull(emulator, conn, pg_app_engine, "ties", {}, page_size=10)
     assert again.members_seen == 1 and again.restarts == 0 and not again.consent_withdrawn
 
 
@@ -104,12 +102,13 @@ def test_scan_page_size_needs_room_for_the_anchor():
         MemberScan(MailchimpClient(f"{'a' * 32}-us1"), "list", None, page_size=1)
 
 
-def test_ten_thousand_changed_members_take_eleven_requests_plus_the_archived_scan(pg_app_engine, emulator):
+@pytest.mark.anyio
+async def test_ten_thousand_changed_members_take_eleven_requests_plus_the_archived_scan(pg_app_engine, emulator):
     emails = [f"bulk{i}@scale-mail.io" for i in range(10_000)]
     conn = seed_org(pg_app_engine, emulator, "scale", emails[:10])
     start = (utcnow() - timedelta(days=1)).replace(microsecond=0)
     _load(emulator, conn, emails, [start + timedelta(seconds=i // 500) for i in range(10_000)])
-    result = _pull(emulator, conn, pg_app_engine, "scale", {}, page_size=1000)
+    result = await _pull(emulator, conn, pg_app_engine, "scale", {}, page_size=1000)
     # 11 pages of the main scan, and 1 of the (empty) archived-members scan
     assert result.members_seen == 10_000 and result.requests == 12 and result.restarts == 0
     assert result.state_rows_changed == 0  # members unknown to the state are not added

@@ -8,7 +8,7 @@ import pytest
 from mc_pipelines.cli import main
 from mc_pipelines.store import audit
 from mc_pipelines.store import campaigns as campaign_store
-from mc_pipelines_tests.app_data import add_org, connect_to_emulator
+from mc_pipelines_tests.support.app_data import add_org, connect_to_emulator
 
 
 @pytest.fixture

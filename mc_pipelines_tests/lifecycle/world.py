@@ -25,14 +25,14 @@ from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store.clock import new_id, utcnow
 from mc_pipelines.store.tables import audit_log, consent_events, contacts, mailchimp_connections
 from mc_pipelines.webhooks.app import create_app
-from mc_pipelines_tests.app_data import (
+from mc_pipelines_tests.support.app_data import (
     add_contacts,
     add_org,
     add_segment,
     connect_to_emulator,
     contact_row,
 )
-from mc_pipelines_tests.dagster_runs import materialize_sync, metadata_of
+from mc_pipelines_tests.support.dagster_runs import materialize_sync, metadata_of
 
 _ORG_IDS = itertools.count(1)
 

@@ -20,12 +20,11 @@ from mc_pipelines.mailchimp.errors import (
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.mailchimp.oauth import fetch_oauth_metadata
 from mc_pipelines.mailchimp.runner import run_sync
-from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
+from mc_pipelines_tests.support.mailchimp_client import (  # noqa: F401 (fixture)
     Account,
     account,
     emails,
     new_account,
-    run,
 )
 
 
@@ -33,7 +32,8 @@ def _subscribe(addresses, status="subscribed"):
     return [{"email_address": e, "status": status} for e in addresses]
 
 
-def test_account_and_audience_reads(account):
+@pytest.mark.anyio
+async def test_account_and_audience_reads(account):
     async def body():
         async with account.client() as mc:
             ping = await mc.ping()
@@ -43,7 +43,7 @@ def test_account_and_audience_reads(account):
             fields = await mc.list_merge_fields(account.list_id)
             return mc.metrics, ping, info, audiences, audience, fields
 
-    metrics, ping, info, audiences, audience, fields = run(body)
+    metrics, ping, info, audiences, audience, fields = await body()
     assert ping == {"health_status": "Everything's Chimpy!"}
     assert info["account_name"] == account.name
     assert [a["id"] for a in audiences] == [account.list_id]
@@ -61,7 +61,8 @@ def test_account_and_audience_reads(account):
     assert account.count("GET /lists/{list_id}", 200) == 1
 
 
-def test_batch_subscribe_chunks_with_per_email_outcomes(account):
+@pytest.mark.anyio
+async def test_batch_subscribe_chunks_with_per_email_outcomes(account):
     good = emails(1228)
     malformed = ["not-an-email", "two@@at.org", "spaces in@mail.org"]
     fake = ["someone@example.com", "test@acme-mail.net", "fake@yopmail.com"]
@@ -83,7 +84,7 @@ def test_batch_subscribe_chunks_with_per_email_outcomes(account):
             updated = await mc.batch_subscribe(account.list_id, changed, update_existing=True)
             return mc.metrics, first, again, updated
 
-    metrics, first, again, updated = run(body)
+    metrics, first, again, updated = await body()
     # 1,234 members → 3 calls (500 + 500 + 234), then 1 + 1
     assert account.count("POST /lists/{list_id}", 200) == 5
     assert metrics.endpoints()["POST /lists/{list_id}"].calls == 5
@@ -115,17 +116,15 @@ def test_batch_subscribe_chunks_with_per_email_outcomes(account):
     assert members_by_email[good[500]]["status"] == "subscribed"
 
 
-def test_batch_subscribe_validates_chunk_size(account):
+@pytest.mark.anyio
+async def test_batch_subscribe_validates_chunk_size(account):
     client = account.client()
     with pytest.raises(ValueError, match="chunk_size must be between 1 and 500"):
-        run(
-            lambda: client.batch_subscribe(
-                account.list_id, [], update_existing=True, chunk_size=501
-            )
-        )
+        await client.batch_subscribe(account.list_id, [], update_existing=True, chunk_size=501)
 
 
-def test_iter_members_pages_sorted_and_filtered(account):
+@pytest.mark.anyio
+async def test_iter_members_pages_sorted_and_filtered(account):
     addresses = emails(2100, prefix="pager")
 
     async def seed():
@@ -135,14 +134,14 @@ def test_iter_members_pages_sorted_and_filtered(account):
             )
             assert result.errors == []
 
-    run(seed)
+    await seed()
     calls_before = account.count("GET /lists/{list_id}/members")
 
     async def pull(**kw):
         async with account.client() as mc:
             return [page async for page in mc.iter_members(account.list_id, **kw)]
 
-    pages = run(pull)
+    pages = await pull()
     assert [len(p) for p in pages] == [1000, 1000, 100]
     assert account.count("GET /lists/{list_id}/members") - calls_before == 3
     seen = [m["email_address"] for p in pages for m in p]
@@ -151,9 +150,7 @@ def test_iter_members_pages_sorted_and_filtered(account):
     assert changed == sorted(changed)
 
     # small pages, field selection
-    small = run(
-        lambda: pull(page_size=700, fields="members.email_address,members.status,total_items")
-    )
+    small = await pull(page_size=700, fields="members.email_address,members.status,total_items")
     assert [len(p) for p in small] == [700, 700, 700]
     assert set(small[0][0]) <= {"email_address", "status"}
 
@@ -168,17 +165,18 @@ def test_iter_members_pages_sorted_and_filtered(account):
                 await mc.upsert_member(account.list_id, addr, {"merge_fields": {"FNAME": "Late"}})
             await mc.upsert_member(account.list_id, addresses[3], {"status": "unsubscribed"})
 
-    run(touch)
-    recent = [m["email_address"] for p in run(lambda: pull(since_last_changed=cutoff)) for m in p]
+    await touch()
+    recent = [m["email_address"] for p in await pull(since_last_changed=cutoff) for m in p]
     assert sorted(recent) == sorted(addresses[:4])
     # naive datetimes are UTC
     naive = cutoff.astimezone(UTC).replace(tzinfo=None)
-    assert len([m for p in run(lambda: pull(since_last_changed=naive)) for m in p]) == 4
-    unsubscribed = [m["email_address"] for p in run(lambda: pull(status="unsubscribed")) for m in p]
+    assert len([m for p in await pull(since_last_changed=naive) for m in p]) == 4
+    unsubscribed = [m["email_address"] for p in await pull(status="unsubscribed") for m in p]
     assert unsubscribed == [addresses[3]]
 
 
-def test_member_lifecycle(account):
+@pytest.mark.anyio
+async def test_member_lifecycle(account):
     addr = "lifecycle.person@acme-mail.net"
 
     async def body():
@@ -205,7 +203,7 @@ def test_member_lifecycle(account):
                 await mc.upsert_member(account.list_id, addr, {"status_if_new": "subscribed"})
             return created, by_email, by_hash, tagged, untagged, archived, twice, gone, forgotten
 
-    created, by_email, by_hash, tagged, untagged, archived, twice, gone, forgotten = run(body)
+    created, by_email, by_hash, tagged, untagged, archived, twice, gone, forgotten = await body()
     assert created["status"] == "subscribed" and created["merge_fields"]["FNAME"] == "Ada"
     assert by_email["id"] == by_hash["id"] == subscriber_hash(addr)
     assert [t["name"] for t in tagged["tags"]] == ["VIP"]
@@ -217,7 +215,8 @@ def test_member_lifecycle(account):
     assert "permanently deleted" in str(forgotten.value)
 
 
-def test_static_segments_chunked_add_and_remove(account):
+@pytest.mark.anyio
+async def test_static_segments_chunked_add_and_remove(account):
     addresses = emails(1100, prefix="seg")
     outsiders = ["stranger1@acme-mail.net", "stranger2@acme-mail.net"]
 
@@ -243,7 +242,7 @@ def test_static_segments_chunked_add_and_remove(account):
             calls = (calls0, calls1, calls2, calls3)
             return seg, same, other, folded, added, removed, both, calls, segments
 
-    seg, same, other, folded, added, removed, both, calls, segments = run(body)
+    seg, same, other, folded, added, removed, both, calls, segments = await body()
     assert seg == same == folded and isinstance(seg, int) and other != seg
     assert account.count("POST /lists/{list_id}/segments") == 2  # created once each
     assert calls[1] - calls[0] == 3  # 1,102 emails → 500 + 500 + 102
@@ -259,7 +258,8 @@ def test_static_segments_chunked_add_and_remove(account):
     assert by_name["Customers"]["member_count"] == 1100 - 600 + 5 - 10
 
 
-def test_campaigns_and_reports(account):
+@pytest.mark.anyio
+async def test_campaigns_and_reports(account):
     campaign = account.server.create_campaign(
         account.api_key, list_id=account.list_id, status="sent"
     )
@@ -274,23 +274,24 @@ def test_campaigns_and_reports(account):
                 await mc.get_campaign("0000000000")
             return listed, one, report, missing
 
-    listed, one, report, missing = run(body)
+    listed, one, report, missing = await body()
     assert [c["id"] for c in listed] == [campaign_id]
     assert one["id"] == campaign_id
     assert report["id"] == campaign_id
     assert "campaign_id '0000000000'" in str(missing.value) or "0000000000" in str(missing.value)
 
 
-def test_oauth_token_dc_from_metadata(account):
+@pytest.mark.anyio
+async def test_oauth_token_dc_from_metadata(account):
     server = account.server
     metadata_url = server.base_url_template.split("/{dc}/")[0] + "/_emulator/oauth2/metadata"
     token = account.api_key.rpartition("-")[0]
-    metadata = run_sync(fetch_oauth_metadata(token, metadata_url))
+    metadata = await fetch_oauth_metadata(token, metadata_url)
     assert metadata.dc == account.dc
     assert metadata.accountname == account.name
     assert metadata.api_endpoint.endswith(f"/{account.dc}")
     with pytest.raises(InvalidApiKey) as bad:
-        run_sync(fetch_oauth_metadata("f" * 32, metadata_url))
+        await fetch_oauth_metadata("f" * 32, metadata_url)
     assert "f" * 16 not in str(bad.value)
 
     async def body():
@@ -302,7 +303,7 @@ def test_oauth_token_dc_from_metadata(account):
         ) as mc:
             return await mc.ping(), mc.key, await mc.get_oauth_metadata()
 
-    ping, key, own = run(body)
+    ping, key, own = await body()
     assert ping["health_status"] == "Everything's Chimpy!"
     assert own == metadata
     assert key.dc == account.dc and token not in repr(key)
@@ -313,11 +314,6 @@ def test_run_sync_with_and_without_a_running_loop(account):
     assert run_sync(client.ping())["health_status"]
     # a second event loop later on: the client rebinds to it
     assert run_sync(client.ping())["health_status"]
-
-    async def inside_a_loop():
-        return run_sync(account.client().ping())  # blocks this loop; runs on a worker thread
-
-    assert asyncio.run(inside_a_loop())["health_status"]
 
     box = {}
 
@@ -330,14 +326,21 @@ def test_run_sync_with_and_without_a_running_loop(account):
     assert box["result"]["health_status"]
 
 
-def test_shared_metrics_and_constructor_validation(account):
+@pytest.mark.anyio
+async def test_run_sync_inside_a_running_loop(account):
+    # blocks this test's event loop; the coroutine runs on a worker thread
+    assert run_sync(account.client().ping())["health_status"]
+
+
+@pytest.mark.anyio
+async def test_shared_metrics_and_constructor_validation(account):
     shared = CallMetrics()
 
     async def body():
         async with account.client(metrics=shared) as a, account.client(metrics=shared) as b:
             await asyncio.gather(a.ping(), b.ping())
 
-    run(body)
+    await body()
     assert shared.total_calls == 2
     assert shared.endpoints()["GET /ping"].calls == 2
     for bad in (0, 11):

@@ -27,11 +27,10 @@ from mc_pipelines.mailchimp.errors import (
     WrongDatacenter,
     error_from_response,
 )
-from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
+from mc_pipelines_tests.support.mailchimp_client import (  # noqa: F401 (fixture)
     Account,
     account,
     new_account,
-    run,
 )
 
 EP = "PUT /lists/{list_id}/members/{subscriber_hash}"
@@ -208,11 +207,12 @@ def test_error_messages_name_the_record_and_the_fix():
     assert limited.retry_after == 3.0 and "max_connections" in str(limited)
 
 
-def test_invalid_key_wrong_dc_revoked_and_disabled(account, emulator):
+@pytest.mark.anyio
+async def test_invalid_key_wrong_dc_revoked_and_disabled(account, emulator):
     # a well-formed key the server never issued
     stranger = "0" * 28 + "beef-us1"
     with pytest.raises(InvalidApiKey) as unknown:
-        run(lambda: _ping(account, stranger))
+        await _ping(account, stranger)
     assert unknown.value.status == 401
     assert "****beef-us1" in str(unknown.value)
     assert "Profile \u2192 Extras \u2192 API keys" in str(unknown.value)
@@ -221,7 +221,7 @@ def test_invalid_key_wrong_dc_revoked_and_disabled(account, emulator):
     # the right key at the wrong data centre
     other_dc = emulator.base_url_template.replace("{dc}", "us9")
     with pytest.raises(WrongDatacenter) as wrong:
-        run(lambda: account.client(base_url_template=other_dc).ping())
+        await account.client(base_url_template=other_dc).ping()
     assert isinstance(wrong.value, InvalidApiKey) and wrong.value.status == 401
     assert f"belongs to data centre {account.dc} but the request went to another one" in str(
         wrong.value
@@ -230,20 +230,20 @@ def test_invalid_key_wrong_dc_revoked_and_disabled(account, emulator):
     # a key whose suffix was edited to another data centre: the server cannot tell, nor can we
     body = account.api_key.rpartition("-")[0]
     with pytest.raises(InvalidApiKey) as edited:
-        run(lambda: _ping(account, f"{body}-us9"))
+        await _ping(account, f"{body}-us9")
     assert "'-<dc>' suffix names the wrong data centre" in str(edited.value)
 
     # revoked key
     revoked = new_account(emulator)
     emulator.revoke_key(revoked.api_key)
     with pytest.raises(InvalidApiKey):
-        run(lambda: revoked.client().ping())
+        await revoked.client().ping()
 
     # disabled account
     disabled = new_account(emulator)
     emulator.disable_account(disabled.api_key)
     with pytest.raises(AccountDisabled) as off:
-        run(lambda: disabled.client().get_audience(disabled.list_id))
+        await disabled.client().get_audience(disabled.list_id)
     assert off.value.status == 403
     assert "reactivate" in str(off.value)
 
@@ -255,7 +255,8 @@ async def _ping(account, key):
         return await mc.ping()
 
 
-def test_unknown_audience_is_named_and_raised_by_bulk_calls(account):
+@pytest.mark.anyio
+async def test_unknown_audience_is_named_and_raised_by_bulk_calls(account):
     missing = "f00dfacade"
 
     async def body():
@@ -276,7 +277,7 @@ def test_unknown_audience_is_named_and_raised_by_bulk_calls(account):
                 errors.append(info.value)
             return errors
 
-    for err in run(body):
+    for err in await body():
         assert err.status == 404
         assert f"audience '{missing}' not found" in str(err)
         assert err.context["list_id"] == missing
@@ -286,7 +287,8 @@ async def _drain(pages):
     return [p async for p in pages]
 
 
-def test_member_errors_from_the_emulator(account, emulator):
+@pytest.mark.anyio
+async def test_member_errors_from_the_emulator(account, emulator):
     unsub = "walked.away@acme-mail.net"
     dup = "twice.added@acme-mail.net"
 
@@ -322,7 +324,7 @@ def test_member_errors_from_the_emulator(account, emulator):
                 )
             return compliance, batch, exists, bad_status, bad_merge, bad_email
 
-    compliance, batch, exists, bad_status, bad_merge, bad_email = run(body)
+    compliance, batch, exists, bad_status, bad_merge, bad_email = await body()
     assert unsub in str(compliance.value) and "do not retry" in str(compliance.value)
     assert compliance.value.attempts == 1
     assert [e.email for e in batch.errors] == [unsub]

@@ -10,12 +10,11 @@ import pytest
 
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.mailchimp.errors import RateLimited, ServerError, TransportError
-from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
+from mc_pipelines_tests.support.mailchimp_client import (  # noqa: F401 (fixture)
     Account,
     account,
     emails,
     new_account,
-    run,
 )
 
 MEMBERS = "POST /lists/{list_id}"
@@ -32,7 +31,7 @@ def _statuses(account):
     return out
 
 
-def _workload(account, addresses):
+async def _workload(account, addresses):
     """Subscribe, tag, pull: the sync's own calls, returning what the client reported."""
 
     async def body():
@@ -65,10 +64,10 @@ def _workload(account, addresses):
             ]
             return mc.metrics, batch, seg, seg_again, tagged, pulled
 
-    return run(body)
+    return await body()
 
 
-def _check_final_state(account, addresses, batch, seg, seg_again, tagged, pulled, exact_outcomes):
+async def _check_final_state(account, addresses, batch, seg, seg_again, tagged, pulled, exact_outcomes):
     assert batch.errors == [] and tagged.errors == []
     assert len(batch.created) + len(batch.updated) >= len(addresses)
     assert seg == seg_again
@@ -79,7 +78,7 @@ def _check_final_state(account, addresses, batch, seg, seg_again, tagged, pulled
     assert members[addresses[1]]["status"] == "archived"
     assert {m["status"] for e, m in members.items() if e != addresses[1]} == {"subscribed"}
     assert all(members[e]["merge_fields"]["FNAME"] == e[:8] for e in members)
-    segments = [s for s in _segments(account) if s["name"] == "Synced"]
+    segments = [s for s in await _segments(account) if s["name"] == "Synced"]
     assert len(segments) == 1  # never created twice
     # archived members are not listed unless asked for
     assert sorted(m["email_address"] for m in pulled) == sorted(set(members) - {addresses[1]})
@@ -95,14 +94,15 @@ def _check_final_state(account, addresses, batch, seg, seg_again, tagged, pulled
     assert in_segment == set(addresses[:600]) - {addresses[2]}
 
 
-def _segments(account):
+async def _segments(account):
     async def body():
         async with account.client() as mc:
             return await mc.list_segments(account.list_id)
 
-    return run(body)
+    return await body()
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("fault", "statuses"),
     [
@@ -113,15 +113,15 @@ def _segments(account):
     ],
     ids=["5xx", "429", "dropped", "lost-ack"],
 )
-def test_retries_succeed_and_final_state_is_exact(account, fault, statuses):
+async def test_retries_succeed_and_final_state_is_exact(account, fault, statuses):
     addresses = emails(1234, prefix="fault")
     account.faults(seed=20240607, **fault)
-    metrics, batch, seg, seg_again, tagged, pulled = _workload(account, addresses)
+    metrics, batch, seg, seg_again, tagged, pulled = await _workload(account, addresses)
     seen = _statuses(account)
     faults = account.stats()["faults"]
     account.faults(error_rate=0, throttle_rate=0, drop_rate=0, ack_loss_rate=0)
     lost_acks = bool(fault.get("ack_loss_rate"))
-    _check_final_state(account, addresses, batch, seg, seg_again, tagged, pulled, not lost_acks)
+    await _check_final_state(account, addresses, batch, seg, seg_again, tagged, pulled, not lost_acks)
 
     injected = sum(n for s, n in seen.items() if s in statuses) + faults["ack_loss"]
     assert injected > 0, (seen, faults)
@@ -131,7 +131,8 @@ def test_retries_succeed_and_final_state_is_exact(account, fault, statuses):
     assert metrics.total_errors >= injected
 
 
-def test_ambiguous_writes_are_safe_to_repeat(account):
+@pytest.mark.anyio
+async def test_ambiguous_writes_are_safe_to_repeat(account):
     """Lost acknowledgements (write applied, connection dropped): archive, permanent delete and
     segment creation still end exactly as asked, without errors or duplicates."""
     people = emails(12, prefix="ambiguous")
@@ -152,7 +153,7 @@ def test_ambiguous_writes_are_safe_to_repeat(account):
             account.faults(ack_loss_rate=0)
             return ids, await mc.list_segments(account.list_id)
 
-    ids, segments = run(body)
+    ids, segments = await body()
     stats = account.stats()
     requests = stats["requests"]
     assert stats["faults"]["ack_loss"] > 0
@@ -175,7 +176,8 @@ def test_ambiguous_writes_are_safe_to_repeat(account):
     assert sorted(ids) == sorted(s["id"] for s in segments)
 
 
-def test_gives_up_cleanly_on_persistent_5xx(account):
+@pytest.mark.anyio
+async def test_gives_up_cleanly_on_persistent_5xx(account):
     account.faults(error_rate=1.0, seed=1)
     addresses = emails(1234, prefix="doomed")
 
@@ -192,7 +194,7 @@ def test_gives_up_cleanly_on_persistent_5xx(account):
             segs = await mc.update_segment_members(account.list_id, 12345, add=addresses[:600])
             return ping_err.value, batch, segs, time.monotonic() - t0, mc.metrics
 
-    err, batch, segs, elapsed, metrics = run(body)
+    err, batch, segs, elapsed, metrics = await body()
     assert elapsed < 10
     assert err.attempts == 4 and err.status in (500, 502, 503)
     assert "gave up after 4 attempts" in str(err)
@@ -208,24 +210,26 @@ def test_gives_up_cleanly_on_persistent_5xx(account):
     assert metrics.total_retries == 3 * (1 + 3 + 2)
 
 
-def test_gives_up_on_persistent_throttling_and_drops(account):
+@pytest.mark.anyio
+async def test_gives_up_on_persistent_throttling_and_drops(account):
     async def ping_with(**faults):
         account.faults(**{"seed": 3, "error_rate": 0, "throttle_rate": 0, "drop_rate": 0, **faults})
         async with account.client(max_attempts=3) as mc:
             await mc.ping()
 
     with pytest.raises(RateLimited) as limited:
-        run(lambda: ping_with(throttle_rate=1.0))
+        await ping_with(throttle_rate=1.0)
     assert limited.value.attempts == 3 and limited.value.status == 429
     with pytest.raises(TransportError) as dropped:
-        run(lambda: ping_with(drop_rate=1.0))
+        await ping_with(drop_rate=1.0)
     assert dropped.value.attempts == 3 and dropped.value.status is None
     assert "got no answer" in str(dropped.value)
     assert account.count("GET /ping", 429) == 3
     assert account.count("GET /ping", "dropped") == 3
 
 
-def test_retry_budget_bounds_total_time(account):
+@pytest.mark.anyio
+async def test_retry_budget_bounds_total_time(account):
     account.faults(error_rate=1.0, seed=5)
 
     async def body():
@@ -237,12 +241,13 @@ def test_retry_budget_bounds_total_time(account):
                 await mc.ping()
             return info.value, time.monotonic() - t0
 
-    err, elapsed = run(body)
+    err, elapsed = await body()
     assert elapsed < 1.5
     assert 1 < err.attempts < 50
 
 
-def test_connection_refused_is_a_transport_error(account):
+@pytest.mark.anyio
+async def test_connection_refused_is_a_transport_error(account):
     async def body():
         async with account.client(
             base_url_template="http://127.0.0.1:9/{dc}/3.0", max_attempts=2
@@ -250,12 +255,13 @@ def test_connection_refused_is_a_transport_error(account):
             await mc.ping()
 
     with pytest.raises(TransportError) as info:
-        run(body)
+        await body()
     assert info.value.attempts == 2 and "ConnectError" in str(info.value)
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("cap", [3, 10])
-def test_concurrency_cap_is_never_exceeded(account, cap):
+async def test_concurrency_cap_is_never_exceeded(account, cap):
     addresses = emails(60, prefix="cap")
 
     async def seed():
@@ -266,7 +272,7 @@ def test_concurrency_cap_is_never_exceeded(account, cap):
                 update_existing=True,
             )
 
-    run(seed)
+    await seed()
     account.faults(latency_ms=30)
 
     async def body():
@@ -289,7 +295,7 @@ def test_concurrency_cap_is_never_exceeded(account, cap):
             )
             return results, tagged, mc.metrics
 
-    results, tagged, metrics = run(body)
+    results, tagged, metrics = await body()
     assert len(results) == 50
     assert [r["id"] for r in results[:40]] == [subscriber_hash(e) for e in addresses[:40]]
     assert sorted(tagged.added) == sorted(addresses)

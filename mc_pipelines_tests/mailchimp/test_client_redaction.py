@@ -14,13 +14,11 @@ from mc_pipelines.mailchimp.errors import InvalidApiKeyFormat, MailchimpError
 from mc_pipelines.mailchimp.keys import ApiKey, parse_api_key
 from mc_pipelines.mailchimp.oauth import fetch_oauth_metadata
 from mc_pipelines.mailchimp.redact import RedactingFilter, install_redaction_filter, redact_text
-from mc_pipelines.mailchimp.runner import run_sync
-from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
+from mc_pipelines_tests.support.mailchimp_client import (  # noqa: F401 (fixture)
     Account,
     account,
     emails,
     new_account,
-    run,
 )
 
 
@@ -28,7 +26,8 @@ def _texts_of(exc: BaseException) -> list[str]:
     return [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
 
 
-def test_api_key_never_leaks(account, emulator, caplog):
+@pytest.mark.anyio
+async def test_api_key_never_leaks(account, emulator, caplog):
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "mc_pipelines"):
         caplog.set_level(logging.DEBUG, logger=name)
@@ -82,7 +81,7 @@ def test_api_key_never_leaks(account, emulator, caplog):
                 texts.extend(_texts_of(exc))
         account.faults(drop_rate=0, throttle_rate=0, ack_loss_rate=0)
 
-    run(main)
+    await main()
 
     # a mistyped key (one character off), a key at the wrong data centre, a refused connection
     typo = body[:-1] + ("0" if body[-1] != "0" else "1") + "-" + account.dc
@@ -92,7 +91,7 @@ def test_api_key_never_leaks(account, emulator, caplog):
         account.client(base_url_template="http://127.0.0.1:9/{dc}/3.0", max_attempts=2),
     ):
         with pytest.raises(MailchimpError) as info:
-            run(client.ping)
+            await client.ping()
         texts.extend(_texts_of(info.value))
 
     # malformed keys
@@ -103,7 +102,7 @@ def test_api_key_never_leaks(account, emulator, caplog):
 
     # OAuth: the key body as a token
     metadata_url = emulator.base_url_template.split("/{dc}/")[0] + "/_emulator/oauth2/metadata"
-    assert run_sync(fetch_oauth_metadata(body, metadata_url)).dc == account.dc
+    assert (await fetch_oauth_metadata(body, metadata_url)).dc == account.dc
 
     async def oauth():
         async with MailchimpClient(
@@ -115,7 +114,7 @@ def test_api_key_never_leaks(account, emulator, caplog):
             texts.append(repr(mc))
             await mc.ping()
 
-    run(oauth)
+    await oauth()
 
     # anything else that logs the key through the covered loggers is scrubbed too
     logging.getLogger("mc_pipelines.mailchimp").debug("careless: %s", key)

@@ -13,10 +13,9 @@ from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.mailchimp.endpoints import Operation, member_patch_op
 from mc_pipelines.mailchimp.endpoints.batches import parse_batch_results
 from mc_pipelines.mailchimp.errors import ResourceNotFound
-from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
+from mc_pipelines_tests.support.mailchimp_client import (  # noqa: F401 (fixture)
     account,
     emails,
-    run,
 )
 
 
@@ -33,7 +32,8 @@ def test_member_patch_op_sends_a_status_only_when_given():
                                      "operation_id": "x", "body": explicit.body}
 
 
-def test_batch_operations_update_fields_without_touching_status(account):
+@pytest.mark.anyio
+async def test_batch_operations_update_fields_without_touching_status(account):
     addrs = emails(7, prefix="patch")
 
     async def body():
@@ -54,7 +54,7 @@ def test_batch_operations_update_fields_without_touching_status(account):
             assert "authorization" not in mc._plain.headers
             return results, members, mc.metrics
 
-    results, members, metrics = run(body)
+    results, members, metrics = await body()
     assert [r.operation_id for r in results] == [f"op-{i}" for i in range(7)]
     assert [r.status_code for r in results] == [200] * 6 + [404]
     assert all(r.ok and r.problem is None for r in results[:6])
@@ -72,7 +72,8 @@ def test_batch_operations_update_fields_without_touching_status(account):
     assert account.count("POST /batches", 200) == 3
 
 
-def test_batch_operations_change_an_address_in_place(account):
+@pytest.mark.anyio
+async def test_batch_operations_change_an_address_in_place(account):
     old, new = "mover.old@acme-mail.net", "mover.new@acme-mail.net"
 
     async def body():
@@ -91,7 +92,7 @@ def test_batch_operations_change_an_address_in_place(account):
             page = await mc.get_members_page(account.list_id)
             return result, after, page
 
-    result, after, page = run(body)
+    result, after, page = await body()
     assert result.ok and result.operation_id == "0"
     # one member, moved: same status and fields under the new address (the emulator derives
     # contact_id from the hash, so it cannot show that id surviving the change)
@@ -100,7 +101,8 @@ def test_batch_operations_change_an_address_in_place(account):
     assert [m["email_address"] for m in page["members"]] == [new]
 
 
-def test_batch_operations_validate_ids_and_sizes(account):
+@pytest.mark.anyio
+async def test_batch_operations_validate_ids_and_sizes(account):
     ops = [Operation("GET", "/ping", operation_id="same"), Operation("GET", "/ping", operation_id="same")]
 
     async def body():
@@ -111,7 +113,7 @@ def test_batch_operations_validate_ids_and_sizes(account):
                 await mc.batch_operations(ops[:1], chunk_size=501)
             return await mc.batch_operations([])
 
-    assert run(body) == []
+    assert await body() == []
 
 
 def test_parse_batch_results_reads_every_json_file():

@@ -9,10 +9,9 @@ import pytest
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.mailchimp.endpoints import BATCH_SUBSCRIBE_FIELDS
 from mc_pipelines.mailchimp.errors import ResourceNotFound
-from mc_pipelines_tests.mailchimp.client_fixtures import (  # noqa: F401 (fixture)
+from mc_pipelines_tests.support.mailchimp_client import (  # noqa: F401 (fixture)
     account,
     emails,
-    run,
 )
 
 
@@ -20,7 +19,8 @@ def _subscribe(addresses, status="subscribed"):
     return [{"email_address": e, "status": status} for e in addresses]
 
 
-def test_get_member_by_email_or_hash_with_fields(account):
+@pytest.mark.anyio
+async def test_get_member_by_email_or_hash_with_fields(account):
     addr = "Reader.One@acme-mail.net"
 
     async def body():
@@ -34,14 +34,15 @@ def test_get_member_by_email_or_hash_with_fields(account):
                 await mc.get_member(account.list_id, "nobody@acme-mail.net")
             return full, trimmed, missing.value
 
-    full, trimmed, missing = run(body)
+    full, trimmed, missing = await body()
     assert full["id"] == subscriber_hash(addr) and full["status"] == "subscribed"
     assert "merge_fields" in full
     assert trimmed == {"email_address": addr, "status": "subscribed"}
     assert missing.status == 404
 
 
-def test_members_page_lists_archived_members_only_when_asked(account):
+@pytest.mark.anyio
+async def test_members_page_lists_archived_members_only_when_asked(account):
     addrs = emails(5, prefix="arch")
 
     async def body():
@@ -54,7 +55,7 @@ def test_members_page_lists_archived_members_only_when_asked(account):
             pages = [p async for p in mc.iter_members(account.list_id, status="archived", page_size=1)]
             return default, archived, pages
 
-    default, archived, pages = run(body)
+    default, archived, pages = await body()
     assert sorted(m["email_address"] for m in default["members"]) == addrs[2:]
     assert sorted(m["email_address"] for m in archived["members"]) == addrs[:2]
     assert {m["status"] for m in archived["members"]} == {"archived"}
@@ -62,7 +63,8 @@ def test_members_page_lists_archived_members_only_when_asked(account):
     assert sorted(m["email_address"] for page in pages for m in page) == addrs[:2]
 
 
-def test_batch_subscribe_asks_only_for_the_fields_the_push_reads(account):
+@pytest.mark.anyio
+async def test_batch_subscribe_asks_only_for_the_fields_the_push_reads(account):
     good = emails(40, prefix="lean")
     members = [*_subscribe(good), {"email_address": "not-an-email", "status": "subscribed"}]
 
@@ -80,7 +82,7 @@ def test_batch_subscribe_asks_only_for_the_fields_the_push_reads(account):
             )
             return lean, again, full, lean_client.metrics, full_client.metrics
 
-    lean, again, full, lean_metrics, full_metrics = run(body)
+    lean, again, full, lean_metrics, full_metrics = await body()
     assert "new_members.status" in BATCH_SUBSCRIBE_FIELDS
     assert sorted(m["email_address"] for m in lean.created) == good
     assert all(set(m) == {"email_address", "status"} for m in lean.created)

@@ -1,5 +1,5 @@
 """Fixtures of the reliability suite (the session-wide secret scan is registered by the root
-conftest, see `secret_scan.py`)."""
+conftest, see `support/secret_scan.py`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from mailchimp_emulator.harness import EmulatorServer
-from mc_pipelines_tests.reliability.secret_scan import capture_text
+from mc_pipelines_tests.support.secret_scan import capture_text
 
 
 @pytest.fixture(scope="session")

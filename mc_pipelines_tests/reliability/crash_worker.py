@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     from dagster import DagsterInstance
 
     from mc_pipelines.store.db import create_db_engine
-    from mc_pipelines_tests.dagster_runs import metadata_of
-    from mc_pipelines_tests.reliability.support import run_sync
+    from mc_pipelines_tests.support.dagster_runs import metadata_of
+    from mc_pipelines_tests.support.reliability import run_sync
 
     class Emulator:  # what `resources_for` needs of the harness
         base_url_template = args.base_url_template

@@ -30,20 +30,20 @@ from dagster._core.workspace.load_target import EmptyWorkspaceTarget
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
-from mc_pipelines_tests.app_data import (
+from mc_pipelines_tests.support.app_data import (
     add_contacts,
     add_org,
     add_segment,
     connect_to_emulator,
     contact_row,
 )
-from mc_pipelines_tests.reliability.secret_scan import scanned_instance
-from mc_pipelines_tests.reliability.support import (
+from mc_pipelines_tests.support.reliability import (
     Expectation,
     audience,
     desired_audience,
     differences,
 )
+from mc_pipelines_tests.support.secret_scan import scanned_instance
 
 DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}  # steps in the run worker, not subprocesses

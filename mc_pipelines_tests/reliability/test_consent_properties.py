@@ -36,7 +36,6 @@ from hypothesis import strategies as st
 from mc_pipelines.assets.common import org_audiences
 from mc_pipelines.effects.pull import pull_member_status
 from mc_pipelines.effects.push import push_audience, tags_by_hash
-from mc_pipelines.mailchimp import runner
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.store import tables
@@ -50,7 +49,7 @@ from mc_pipelines.store.segments import active_segments
 from mc_pipelines.sync.cohort import build_cohort
 from mc_pipelines.sync.diff import diff_audience
 from mc_pipelines.sync.segments import evaluate_segments
-from mc_pipelines_tests.app_data import (
+from mc_pipelines_tests.support.app_data import (
     T0,
     add_contacts,
     add_org,
@@ -58,9 +57,9 @@ from mc_pipelines_tests.app_data import (
     connect_to_emulator,
     contact_row,
 )
-from mc_pipelines_tests.dagster_runs import resources_for
-from mc_pipelines_tests.reliability.secret_scan import scanned_instance
-from mc_pipelines_tests.reliability.support import run_sync
+from mc_pipelines_tests.support.dagster_runs import resources_for
+from mc_pipelines_tests.support.reliability import run_sync
+from mc_pipelines_tests.support.secret_scan import scanned_instance
 
 EMAILS = ["ana@posteo.de", "Ana@Posteo.de", " ana@posteo.de ", "ben@web.de", "cy@fastmail.com",
           "dee@proton.me", "BEN@WEB.DE", "eve@mailbox.org"]
@@ -261,12 +260,12 @@ async def push_pull_sync(model: Model, client: MailchimpClient) -> None:
         await push_audience(client, engine, org_id, audience, plan, tags_by_hash(current))
 
 
-def _run_push_pull_case(model: Model, contacts, steps) -> None:
+async def _run_push_pull_case(model: Model, contacts, steps) -> None:
     model.setup(contacts)
     resource = resources_for(model.engine, model.emulator)["mailchimp"]
     connection = require_active_connection(model.engine, model.org_id)
 
-    async def run() -> None:
+    with recording(model):
         async with resource.client_for(connection) as client:
             for step in [None, *steps]:
                 if step is not None:
@@ -274,9 +273,6 @@ def _run_push_pull_case(model: Model, contacts, steps) -> None:
                 consenting = model.consenting()
                 await push_pull_sync(model, client)
                 model.check_run(consenting)
-
-    with recording(model):
-        runner.run_sync(run())
 
 
 def _run_dagster_case(model: Model, contacts, steps, instance) -> None:
@@ -307,10 +303,11 @@ def shared_account(process_emulator) -> str:
 @settings(max_examples=PUSH_PULL_CASES, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=case_st)
-def test_consent_properties_push_pull(sqlite_engine, process_emulator, shared_account, case):
+@pytest.mark.anyio
+async def test_consent_properties_push_pull(sqlite_engine, process_emulator, shared_account, case):
     contacts, steps = case
     model = Model(sqlite_engine, process_emulator, f"consent-{next(_org_ids)}", api_key=shared_account)
-    _run_push_pull_case(model, contacts, steps)
+    await _run_push_pull_case(model, contacts, steps)
 
 
 @settings(max_examples=DAGSTER_CASES, deadline=None, database=None,
@@ -323,11 +320,12 @@ def test_consent_properties_dagster_assets(pg_app_engine, process_emulator, case
         _run_dagster_case(model, contacts, steps, instance)
 
 
-def test_the_property_checks_catch_a_consent_breach(sqlite_engine, process_emulator):
+@pytest.mark.anyio
+async def test_the_property_checks_catch_a_consent_breach(sqlite_engine, process_emulator):
     """The checks fail when a member is subscribed without consent, when an opted-out member is
     re-subscribed, and when a request sends `subscribed` without consent."""
     model = Model(sqlite_engine, process_emulator, f"breach-{next(_org_ids)}")
-    _run_push_pull_case(model, [(3, True, [], "Sales"), (4, False, [], "Ops")], [])
+    await _run_push_pull_case(model, [(3, True, [], "Sales"), (4, False, [], "Ops")], [])
     # Mailchimp holds a subscribed member whose contact never consented
     process_emulator.bulk_load(model.api_key, model.audience_id, [{"email_address": "cy@fastmail.com"}])
     with pytest.raises(AssertionError, match="without a consenting contact"):

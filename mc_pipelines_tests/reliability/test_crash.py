@@ -27,9 +27,13 @@ import pytest
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import tables
 from mc_pipelines.sync.desired import payload_hash
-from mc_pipelines_tests.app_data import add_contacts, add_org, connect_to_emulator, contact_row
-from mc_pipelines_tests.reliability.secret_scan import capture_text, scanned_instance
-from mc_pipelines_tests.reliability.support import (
+from mc_pipelines_tests.support.app_data import (
+    add_contacts,
+    add_org,
+    connect_to_emulator,
+    contact_row,
+)
+from mc_pipelines_tests.support.reliability import (
     MERGE_TAGS,
     Expectation,
     add_standard_segments,
@@ -40,6 +44,7 @@ from mc_pipelines_tests.reliability.support import (
     state_rows,
     sync_until_clean,
 )
+from mc_pipelines_tests.support.secret_scan import capture_text, scanned_instance
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 50

@@ -23,16 +23,15 @@ from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import tables
 from mc_pipelines.store.db import create_db_engine
 from mc_pipelines.store.migrations import migrate
-from mc_pipelines_tests.app_data import (
+from mc_pipelines_tests.support.app_data import (
     add_contacts,
     add_org,
     add_segment,
     connect_to_emulator,
     contact_row,
 )
-from mc_pipelines_tests.dagster_runs import metadata_of
-from mc_pipelines_tests.reliability.secret_scan import scanned_instance
-from mc_pipelines_tests.reliability.support import (
+from mc_pipelines_tests.support.dagster_runs import metadata_of
+from mc_pipelines_tests.support.reliability import (
     FAULTS,
     Expectation,
     add_standard_segments,
@@ -46,6 +45,7 @@ from mc_pipelines_tests.reliability.support import (
     static_segment_names,
     sync_until_clean,
 )
+from mc_pipelines_tests.support.secret_scan import scanned_instance
 
 BASE = 1_000_000
 BATCH = 50  # members per bulk call: more calls, so more faults met

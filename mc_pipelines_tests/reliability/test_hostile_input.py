@@ -18,22 +18,22 @@ from mc_pipelines.store import tables
 from mc_pipelines.store.connections import UnknownOrgError, get_connection
 from mc_pipelines.store.db import create_db_engine
 from mc_pipelines.store.migrations import migrate
-from mc_pipelines_tests.app_data import (
+from mc_pipelines_tests.support.app_data import (
     add_contacts,
     add_org,
     add_segment,
     connect_to_emulator,
     contact_row,
 )
-from mc_pipelines_tests.dagster_runs import metadata_of
-from mc_pipelines_tests.reliability.secret_scan import capture_text, run_cli, scanned_instance
-from mc_pipelines_tests.reliability.support import (
+from mc_pipelines_tests.support.dagster_runs import metadata_of
+from mc_pipelines_tests.support.reliability import (
     audience,
     failure_message,
     run_sync,
     state_rows,
     table_counts,
 )
+from mc_pipelines_tests.support.secret_scan import capture_text, run_cli, scanned_instance
 
 BODY = "5f1c0e9d8b7a69584736251403f2e1d0"
 WHERE = "copy it again from Mailchimp (Profile → Extras → API keys)"
@@ -309,7 +309,7 @@ def test_segment_with_unknown_filter_field_is_reported_and_the_rest_syncs(db, em
     assert rows[hash_id("bad-segment", 99)].status == "synced"
     members = audience(emulator, conn["api_key"], conn["audience_id"])
     assert len(members) == 3 and all(m["tags"] == ["app:vip"] for m in members.values())
-    meta = metadata_of(result, "segment_members")
+    meta = metadata_of(result, "segment_summary")
     assert meta["segments_with_errors"] == 2
 
 
@@ -407,7 +407,7 @@ def test_row_outcome(row_outcomes, case):
 
 
 def test_oversize_values_are_reported(row_outcomes):
-    meta = metadata_of(row_outcomes["result"], "segment_members")
+    meta = metadata_of(row_outcomes["result"], "desired_members")
     assert meta["truncated_fields"] == 1
     counts = metadata_of(row_outcomes["result"], "rejected_contacts")
     assert counts["invalid"] == 8 and counts["duplicates"] == 1

@@ -20,21 +20,21 @@ import sqlalchemy as sa
 from dagster._serdes import serialize_value
 
 from mc_pipelines.mailchimp.addresses import subscriber_hash
-from mc_pipelines_tests.app_data import (
+from mc_pipelines_tests.support.app_data import (
     add_contacts,
     add_org,
     add_segment,
     connect_to_emulator,
     contact_row,
 )
-from mc_pipelines_tests.reliability.secret_scan import scanned_instance
-from mc_pipelines_tests.reliability.support import (
+from mc_pipelines_tests.support.reliability import (
     ORG_TABLES,
     audience,
     consent_of,
     run_sync,
     snapshot,
 )
+from mc_pipelines_tests.support.secret_scan import scanned_instance
 
 SHARED = ["pat.lee@posteo.de", "sam.ortiz@web.de", "kim.wu@fastmail.com", "lou.berg@proton.me"]
 

@@ -24,19 +24,24 @@ from mc_pipelines.store.secrets import (
     load_fernet,
     verify_webhook_secret,
 )
-from mc_pipelines_tests.app_data import add_contacts, add_org, connect_to_emulator, contact_row
-from mc_pipelines_tests.reliability import secret_scan
-from mc_pipelines_tests.reliability.secret_scan import (
-    SecretScan,
-    capture_text,
-    run_cli,
-    scanned_instance,
+from mc_pipelines_tests.support import secret_scan
+from mc_pipelines_tests.support.app_data import (
+    add_contacts,
+    add_org,
+    connect_to_emulator,
+    contact_row,
 )
-from mc_pipelines_tests.reliability.support import (
+from mc_pipelines_tests.support.reliability import (
     ORG_TABLES,
     immediate_retries,
     run_sync,
     state_rows,
+)
+from mc_pipelines_tests.support.secret_scan import (
+    SecretScan,
+    capture_text,
+    run_cli,
+    scanned_instance,
 )
 
 WRONG_KEY = ("cannot decrypt the stored Mailchimp API key: MC_SECRET_KEY is not the key it was encrypted "

@@ -3,7 +3,7 @@ import pandas as pd
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.schemas import CohortSchema, RejectedSchema
 from mc_pipelines.sync.cohort import COHORT_COLUMNS, build_cohort
-from mc_pipelines_tests.sync.factories import BASE_TIME, contact, source_frame
+from mc_pipelines_tests.support.factories import BASE_TIME, contact, source_frame
 
 
 def _by_id(result, contact_id):

@@ -14,7 +14,7 @@ from mc_pipelines.sync.desired import (
     payload_hash,
 )
 from mc_pipelines.sync.segments import evaluate_segments
-from mc_pipelines_tests.sync.factories import (
+from mc_pipelines_tests.support.factories import (
     AUDIENCE,
     OTHER_AUDIENCE,
     contact,

@@ -7,7 +7,7 @@ from mc_pipelines.sync.cohort import build_cohort
 from mc_pipelines.sync.diff import diff_audience
 from mc_pipelines.sync.segments import evaluate_segments
 from mc_pipelines.sync.simulate import apply_plan, read_back, state_from_desired
-from mc_pipelines_tests.sync.factories import (
+from mc_pipelines_tests.support.factories import (
     AUDIENCE,
     OTHER_AUDIENCE,
     contact,

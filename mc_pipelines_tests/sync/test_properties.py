@@ -18,7 +18,7 @@ from mc_pipelines.sync.cohort import build_cohort
 from mc_pipelines.sync.diff import AudiencePlan, diff_audience
 from mc_pipelines.sync.segments import evaluate_segments
 from mc_pipelines.sync.simulate import STATE_COLUMNS, apply_plan, state_from_desired
-from mc_pipelines_tests.sync.factories import (
+from mc_pipelines_tests.support.factories import (
     AUDIENCE,
     BASE_TIME,
     OTHER_AUDIENCE,

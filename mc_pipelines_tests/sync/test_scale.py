@@ -21,7 +21,7 @@ from mc_pipelines.sync.desired import desired_members
 from mc_pipelines.sync.diff import diff_audience
 from mc_pipelines.sync.segments import segment_membership
 from mc_pipelines.sync.simulate import state_from_desired
-from mc_pipelines_tests.sync.factories import AUDIENCE, synthetic_segments, synthetic_source
+from mc_pipelines_tests.support.factories import AUDIENCE, synthetic_segments, synthetic_source
 
 N = 1_000_000
 

@@ -4,7 +4,7 @@ import pytest
 
 from mc_pipelines.schemas import CohortSchema, RejectedSchema
 from mc_pipelines.sync.cohort import build_cohort
-from mc_pipelines_tests.sync.factories import contact, source_frame
+from mc_pipelines_tests.support.factories import contact, source_frame
 
 
 @pytest.fixture

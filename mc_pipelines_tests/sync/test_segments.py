@@ -4,7 +4,7 @@ import pytest
 
 from mc_pipelines.sync.cohort import build_cohort
 from mc_pipelines.sync.segments import FILTER_FIELDS, evaluate_segments, validate_filters
-from mc_pipelines_tests.sync.factories import (
+from mc_pipelines_tests.support.factories import (
     AUDIENCE,
     OTHER_AUDIENCE,
     contact,

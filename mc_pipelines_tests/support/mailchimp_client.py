@@ -1,19 +1,16 @@
-"""Helpers for the Mailchimp client tests: a fresh emulator account per test and a client with
-test-sized retry timings (the emulator runs over real HTTP on loopback; nothing is mocked)."""
+"""Helpers of the Mailchimp client tests: a fresh emulator account per test and a client with
+test-sized retry timings (the emulator runs over real HTTP on loopback; nothing is mocked).
+The async tests run on anyio's pytest plugin (`@pytest.mark.anyio`)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
-from mc_pipelines.mailchimp.runner import run_sync
-
-T = TypeVar("T")
 
 _names = itertools.count(1)
 
@@ -58,15 +55,6 @@ def new_account(server: Any, dc: str = "us1") -> Account:
     acct = server.create_account(name, dc=dc)
     list_id = server.create_list(acct["api_key"], f"{name} audience")
     return Account(server, acct["api_key"], acct["dc"], name, list_id)
-
-
-def run(factory: Callable[[], Awaitable[T]]) -> T:
-    """Run an async test body on a fresh event loop."""
-
-    async def main() -> T:
-        return await factory()
-
-    return run_sync(main())
 
 
 def emails(n: int, prefix: str = "member", domain: str = "acme-mail.net") -> list[str]:

@@ -22,7 +22,7 @@ hit fails the session (exit status 1) and names where the key was found (the key
 masked).
 
 Reusing it:
-- in the root `conftest.py`: `pytest_plugins = ["mc_pipelines_tests.reliability.secret_scan"]`
+- in the root `conftest.py`: `pytest_plugins = ["mc_pipelines_tests.support.secret_scan"]`
   (the reliability folder's own conftest imports the hooks instead, which is equivalent; loading
   it twice is harmless: installation is idempotent and the scan runs once);
 - in tests: `with scanned_instance() as instance:` instead of `instance_for_test()` (or
@@ -258,7 +258,7 @@ def scanned_instance(**kwargs: Any) -> Iterator[Any]:
 
 def run_cli(argv: Sequence[str], stdin: str | None = None) -> tuple[int, str, str]:
     """`mc_pipelines.cli.main(argv)` with stdout/stderr captured (and scanned); returns
-    (exit code, stdout, stderr). `SystemExit` (argparse errors) is turned into its code."""
+    (exit code, stdout, stderr)."""
     import sys
 
     from mc_pipelines.cli import main
@@ -269,10 +269,7 @@ def run_cli(argv: Sequence[str], stdin: str | None = None) -> tuple[int, str, st
         sys.stdin = io.StringIO(stdin)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main(list(argv))
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
+            code = main(list(argv))
     finally:
         sys.stdin = saved_stdin
     where = "cli " + " ".join(a for a in argv[:2])

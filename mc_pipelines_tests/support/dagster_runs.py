@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import DagsterInstance, materialize
+from dagster import AssetsDefinition, DagsterInstance, materialize
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.assets.audience_sync import audience_sync
@@ -51,3 +51,15 @@ def metadata_of(result, asset: str) -> dict[str, Any]:
         if mat.asset_key.to_user_string() == asset:
             return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
     raise KeyError(f"{asset} was not materialized")
+
+
+def materialize_one(instance: DagsterInstance, asset: AssetsDefinition, org_id: str, engine: Engine,
+                    emulator, **config: Any) -> dict[str, Any]:
+    """Materialize one org-partitioned asset on real resources; returns its metadata values."""
+    if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org_id):
+        instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org_id])
+    name = asset.key.to_user_string()
+    result = materialize([asset], partition_key=org_id, instance=instance,
+                         run_config={"ops": {name: {"config": config}}} if config else None,
+                         resources=resources_for(engine, emulator), tags={"org": org_id})
+    return metadata_of(result, name)

@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine
 
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.store import tables
-from mc_pipelines_tests.app_data import T0, add_segment, contact_row
-from mc_pipelines_tests.dagster_runs import SYNC_ASSETS, metadata_of, resources_for
+from mc_pipelines_tests.support.app_data import T0, add_segment, contact_row
+from mc_pipelines_tests.support.dagster_runs import SYNC_ASSETS, metadata_of, resources_for
 
 FAULTS = {"error_rate": 0.10, "throttle_rate": 0.05, "drop_rate": 0.02}
 MERGE_TAGS = ("FNAME", "LNAME", "PHONE")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.actions.connections import connect_org
-from mc_pipelines.store.tables import contact_segments, contacts, orgs
+from mc_pipelines.store.tables import consent_events, contact_segments, contacts, orgs
 
 T0 = datetime(2026, 5, 1, 12, 0, 0)
 TEST_FERNET_KEY = Fernet.generate_key().decode()
@@ -64,3 +65,26 @@ def connect_to_emulator(engine: Engine, emulator, org_id: str, *, dc: str = "us1
     connect_org(engine, org_id, account["api_key"], audience, actor="test",
                 base_url_template=emulator.base_url_template, merge_fields=merge_fields)
     return {"api_key": account["api_key"], "audience_id": audience}
+
+
+def seed_org(engine: Engine, emulator, org_id: str, emails: list[str], first_id: int = 1) -> dict[str, str]:
+    """An org with one consenting contact per email (ids from `first_id`), connected to a new
+    emulator account; returns the account's api_key and audience_id."""
+    add_org(engine, org_id)
+    add_contacts(engine, [contact_row(org_id, first_id + i, e) for i, e in enumerate(emails)])
+    return connect_to_emulator(engine, emulator, org_id)
+
+
+def consent_rows(engine: Engine, org_id: str) -> list[dict[str, Any]]:
+    """The org's consent events, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(consent_events).where(consent_events.c.org_id == org_id)
+                            .order_by(consent_events.c.at, consent_events.c.contact_id))
+        return [dict(r._mapping) for r in rows]
+
+
+def consent_of(engine: Engine, org_id: str) -> dict[int, bool]:
+    """marketing_consent per contact id of the org."""
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(contacts.c.id, contacts.c.marketing_consent)
+                                 .where(contacts.c.org_id == org_id)).tuples().all())
