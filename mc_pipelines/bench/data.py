@@ -57,7 +57,7 @@ CONTACT_COPY_COLUMNS = (
 )
 STATE_COPY_COLUMNS = (
     "org_id", "audience_id", "subscriber_hash", "contact_id", "email", "payload_hash", "status",
-    "managed", "managed_tags", "mailchimp_tags", "last_changed", "last_synced_at",
+    "ownership", "managed_tags", "mailchimp_tags", "last_changed", "last_synced_at",
 )
 SEGMENTS = (
     {"name": "Customers", "segment_type": "customer", "filters": {}, "mailchimp_tag": "Customers"},
@@ -207,7 +207,7 @@ def load_in_sync(env: BenchEnvironment, org: BenchOrg) -> dict[str, Any]:
         desired["email"].tolist(),
         desired["payload_hash"].tolist(),
         ["subscribed"] * n,
-        [True] * n,
+        ["created"] * n,
         tags,
         tags,
         [loaded_at] * n,

@@ -38,7 +38,7 @@ from mc_pipelines.store.segments import active_segments
 from mc_pipelines.sync.batching import MAX_BATCH, minimal_call_count
 from mc_pipelines.sync.cohort import build_cohort
 from mc_pipelines.sync.desired import desired_members, effective_merge_field_map
-from mc_pipelines.sync.diff import AudiencePlan, diff_audience
+from mc_pipelines.sync.diff import AudiencePlan, diff_audience, empty_state
 from mc_pipelines.sync.segments import segment_membership
 
 FULL_SIZES = {"per_member_baseline": 2_000, "api_bound": 100_000, "incremental_1m": 1_000_000,
@@ -299,7 +299,7 @@ def api_bound(ctx: BenchContext) -> ScenarioResult:
         async with resource.client_for(connection, metrics) as client:
             spans, attempts = _instrument(client)
             t0 = time.perf_counter()
-            report = await push_audience(client, env.engine, org.org_id, org.audience_id, plan, {},
+            report = await push_audience(client, env.engine, org.org_id, org.audience_id, plan, empty_state(),
                                          batch_size=MAX_BATCH)
             return report, spans, attempts, t0, time.perf_counter()
 
@@ -331,14 +331,14 @@ def api_bound(ctx: BenchContext) -> ScenarioResult:
         "after_last_call_seconds": round(t1 - last, 3),
         "cpu_seconds_during_push": {"this_process": round(own_cpu, 2),
                                     "emulator": None if emu_cpu is None else round(emu_cpu, 2)},
-        "created": report.created, "failed": report.failed, "members_in_audience": in_emulator,
+        "created": report.counts["created"], "failed": report.counts["failed"], "members_in_audience": in_emulator,
         "measured": "push_audience() in this process with a MailchimpClient capped at 10 "
                     "connections; API phase = first HTTP request sent → last answer received "
                     "(the client's own per-attempt timing; the per-chunk state writes run "
                     "meanwhile); before it, the push records the creates as `creating` rows.",
     }
-    if report.created != n or in_emulator != n:
-        result.error = f"expected {n} created, got {report.created} (emulator holds {in_emulator})"
+    if report.counts["created"] != n or in_emulator != n:
+        result.error = f"expected {n} created, got {report.counts['created']} (emulator holds {in_emulator})"
     return result
 
 
