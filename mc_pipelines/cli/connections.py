@@ -17,9 +17,10 @@ from mc_pipelines.actions import connections as connection_actions
 from mc_pipelines.actions.connections import check_connection, connect_org
 from mc_pipelines.actions.status import org_status_rows
 from mc_pipelines.cli.support import app_engine, cli_actor, format_table, org_option
-from mc_pipelines.errors import FixableError
+from mc_pipelines.errors import FixableError, OperationError
 from mc_pipelines.store.contacts import CONTACT_COLUMNS
 from mc_pipelines.store.secrets import decrypt_secret
+from mc_pipelines.sync import lifecycle as lc
 
 _MERGE_TAG = re.compile(r"^[A-Z][A-Z0-9_]{0,9}$")
 
@@ -61,6 +62,16 @@ def parse_merge_fields(pairs: Sequence[str] | None) -> dict[str, str] | None:
     return mapping
 
 
+EXISTING_MEMBERS = click.option(
+    "--existing-members", type=click.Choice(lc.EXISTING_MEMBERS_OPTIONS),
+    help="members already in the audience before the project: keep their fields and managed tags "
+         "up to date (update, the default) or leave them alone (leave); their status is never changed")
+RECONSENT = click.option(
+    "--reconsent", type=click.Choice(lc.RECONSENT_OPTIONS),
+    help="app consent given again after an opt-out made in Mailchimp: ask the person to confirm by "
+         "email (pending, the default) or only report it (report)")
+
+
 @click.command("connect", help="connect an org to its Mailchimp audience (key stored encrypted)")
 @org_option
 @click.option("--api-key", help="the Mailchimp API key; '-' reads it from stdin; default: $MC_API_KEY")
@@ -68,13 +79,17 @@ def parse_merge_fields(pairs: Sequence[str] | None) -> dict[str, str] | None:
 @click.option("--auto-sync", is_flag=True, help="include the org in the daily 05:00 UTC sync")
 @click.option("--merge-field", multiple=True, metavar="TAG=column",
               help="map a merge tag to a contact column (repeatable), e.g. FNAME=first_name")
+@EXISTING_MEMBERS
+@RECONSENT
 def cmd_connect(org: str, api_key: str | None, audience: str, auto_sync: bool,
-                merge_field: tuple[str, ...]) -> int:
+                merge_field: tuple[str, ...], existing_members: str | None,
+                reconsent: str | None) -> int:
     """Check the key and audience with Mailchimp, then store the key encrypted."""
     engine = app_engine()
     merge_fields = parse_merge_fields(merge_field)
     check = connect_org(engine, org, read_api_key(api_key), audience,
-                        auto_sync=auto_sync, actor=cli_actor(), merge_fields=merge_fields)
+                        auto_sync=auto_sync, actor=cli_actor(), merge_fields=merge_fields,
+                        existing_members=existing_members, reconsent=reconsent)
     print(f"connected org {org} to audience {check.audience_name!r} ({check.audience_id}, "
           f"{check.member_count} members) of Mailchimp account {check.account_name!r} (dc {check.dc})")
     print(f"API key stored encrypted; auto_sync {'on' if auto_sync else 'off'}")
@@ -128,6 +143,23 @@ def cmd_disable(org: str) -> int:
     return _set_enabled(org, False)
 
 
+@click.command("set-options", help="change the org's member lifecycle options (audited)")
+@org_option
+@EXISTING_MEMBERS
+@RECONSENT
+def cmd_set_options(org: str, existing_members: str | None, reconsent: str | None) -> int:
+    """Change `existing_members` and/or `reconsent` of a connected org."""
+    if existing_members is None and reconsent is None:
+        raise OperationError("nothing to change: give --existing-members and/or --reconsent")
+    changed = connection_actions.set_options(app_engine(), org, actor=cli_actor(),
+                                             existing_members=existing_members, reconsent=reconsent)
+    if changed:
+        print(f"org {org}: " + ", ".join(f"{k} = {v}" for k, v in sorted(changed.items())))
+    else:
+        print(f"org {org}: options already so (nothing changed)")
+    return 0
+
+
 def _yes(value: bool) -> str:
     return "yes" if value else "no"
 
@@ -151,4 +183,5 @@ def cmd_status() -> int:
     return 0
 
 
-COMMANDS = [cmd_connect, cmd_test_connection, cmd_disconnect, cmd_enable, cmd_disable, cmd_status]
+COMMANDS = [cmd_connect, cmd_test_connection, cmd_disconnect, cmd_enable, cmd_disable,
+            cmd_set_options, cmd_status]

@@ -157,3 +157,27 @@ def test_sync_now_inserts_a_request_for_the_sensor(cli, emulator):
     assert pending["id"] in outcome.out
     assert [e["detail"] for e in audit.entries(cli.engine, "acme", action="sync_requested")] == [
         {"request_id": pending["id"]}]
+
+
+def test_lifecycle_options_are_set_at_connect_and_changed_later_audited(cli, account):
+    add_org(cli.engine, "acme")
+    key = account["api_key"]
+    outcome = cli("connect", "--org", "acme", "--api-key", key, "--audience", account["audience_id"],
+                  "--existing-members", "leave")
+    assert outcome.code == 0, outcome.text
+    stored = connections.get_connection(cli.engine, "acme")
+    assert (stored.existing_members, stored.reconsent) == ("leave", "pending")
+    changed = cli("set-options", "--org", "acme", "--existing-members", "update", "--reconsent", "report")
+    assert changed.code == 0 and "existing_members = update, reconsent = report" in changed.out
+    stored = connections.get_connection(cli.engine, "acme")
+    assert (stored.existing_members, stored.reconsent) == ("update", "report")
+    (entry,) = audit.entries(cli.engine, "acme", action="set_options")
+    assert entry["detail"] == {"existing_members": "update", "reconsent": "report"}
+    again = cli("set-options", "--org", "acme", "--reconsent", "report")
+    assert again.code == 0 and "nothing changed" in again.out
+    assert len(audit.entries(cli.engine, "acme", action="set_options")) == 1
+    nothing = cli("set-options", "--org", "acme")
+    assert nothing.code == 2 and "give --existing-members and/or --reconsent" in nothing.err
+    bad = cli("set-options", "--org", "acme", "--reconsent", "always")
+    assert bad.code == 2 and "always" in bad.err
+    assert_key_hidden(outcome.text + changed.text, key)
