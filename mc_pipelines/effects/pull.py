@@ -43,6 +43,7 @@ otherwise unchanged member are picked up by the next real change or a `full_refr
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +52,7 @@ from sqlalchemy.engine import Engine
 
 from mc_pipelines.effects.consent import OPT_OUT, RESUBSCRIBE, MailchimpChange, apply_changes
 from mc_pipelines.mailchimp.client import PAGE_LIMIT, MailchimpClient
+from mc_pipelines.mailchimp.errors import AudienceNotFound
 from mc_pipelines.store import cursors, member_state
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.sync.pull_plan import PULLED_COLUMNS, PulledMember, plan_page
@@ -141,6 +143,7 @@ class AudiencePull:
     requests: int = 0
     restarts: int = 0
     cursor: datetime | None = None
+    error: str | None = None  # the audience does not exist (a segment points to it, C3)
 
 
 class _PageApplier:
@@ -264,11 +267,21 @@ async def pull_audience(client: MailchimpClient, engine: Engine, org_id: str, au
 
 async def pull_member_status(client: MailchimpClient, engine: Engine, org_id: str,
                              audience_ids: list[str], *, dry_run: bool = False,
-                             full_refresh: bool = False,
-                             page_size: int = PAGE_LIMIT) -> list[AudiencePull]:
-    """Pull every audience of the org (concurrently; the client caps connections)."""
-    return list(await asyncio.gather(*[
-        pull_audience(client, engine, org_id, a, dry_run=dry_run, full_refresh=full_refresh,
-                      page_size=page_size)
-        for a in audience_ids
-    ]))
+                             full_refresh: bool = False, page_size: int = PAGE_LIMIT,
+                             required: Collection[str] | None = None) -> list[AudiencePull]:
+    """Pull every audience of the org (concurrently; the client caps connections).
+
+    An audience that does not exist is that audience's `error` and the others are pulled (a
+    segment pointing to a deleted audience, LIFECYCLE C3) — unless it is `required` (None: all
+    are), e.g. the connection's default audience: then the pull fails naming it."""
+
+    async def one(audience_id: str) -> AudiencePull:
+        try:
+            return await pull_audience(client, engine, org_id, audience_id, dry_run=dry_run,
+                                       full_refresh=full_refresh, page_size=page_size)
+        except AudienceNotFound as exc:
+            if required is None or audience_id in required:
+                raise
+            return AudiencePull(audience_id, error=str(exc))
+
+    return list(await asyncio.gather(*[one(a) for a in audience_ids]))
