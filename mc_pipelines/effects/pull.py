@@ -37,7 +37,10 @@ last. A crash in between re-reads the page; withdrawing again is idempotent, and
 holds the old status, so the transition is not lost.
 
 Mailchimp does not bump `last_changed` for tag-only changes, so tags a marketer changes on an
-otherwise unchanged member are picked up by the next real change or a `full_refresh` pull.
+otherwise unchanged member are picked up by the next real change or a `full_refresh` pull. Tags
+the project did not apply become the member's own (`prior_tags`: never added nor removed by the
+project, D1, D2) — only when the last audience sync finished, since a push that died between a
+tag call and its state write leaves the project's own tag unrecorded.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from sqlalchemy.engine import Engine
 from mc_pipelines.effects.consent import OPT_OUT, RESUBSCRIBE, MailchimpChange, apply_changes
 from mc_pipelines.mailchimp.client import PAGE_LIMIT, MailchimpClient
 from mc_pipelines.mailchimp.errors import AudienceNotFound
-from mc_pipelines.store import cursors, member_state
+from mc_pipelines.store import cursors, member_state, runs
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.sync.pull_plan import PULLED_COLUMNS, PulledMember, plan_page
 
@@ -149,8 +152,10 @@ class AudiencePull:
 class _PageApplier:
     """Applies pages of one audience's scans to the database (runs in a worker thread)."""
 
-    def __init__(self, engine: Engine, org_id: str, result: AudiencePull, *, dry_run: bool) -> None:
+    def __init__(self, engine: Engine, org_id: str, result: AudiencePull, *, dry_run: bool,
+                 own_tags: bool = True) -> None:
         self.engine, self.org_id, self.result, self.dry_run = engine, org_id, result, dry_run
+        self.own_tags = own_tags
         self.seen: set[str] = set()
         self.known: set[str] = set()
         self.applied: set[tuple[str, str]] = set()  # (hash, status) consent changes done
@@ -169,7 +174,7 @@ class _PageApplier:
         by_contact = member_state.hashes_by_mailchimp_contact(
             self.engine, self.org_id, audience_id, untracked) if untracked else {}
         now = utcnow()
-        plan = plan_page(page, baseline, now, by_contact)
+        plan = plan_page(page, baseline, now, by_contact, own_tags=self.own_tags)
         self.seen.update(hashes)
         self.known.update(baseline)
         self._consent(plan.opt_outs, OPT_OUT)
@@ -253,7 +258,9 @@ async def pull_audience(client: MailchimpClient, engine: Engine, org_id: str, au
     result.cursor = await asyncio.to_thread(cursors.get_cursor, engine, org_id, audience_id)
     archived_cursor = await asyncio.to_thread(cursors.get_cursor, engine, org_id,
                                               f"{audience_id}#{ARCHIVED_SCOPE}")
-    applier = _PageApplier(engine, org_id, result, dry_run=dry_run)
+    # tags the project did not apply are the member's own, once the last push is known complete
+    own_tags = await asyncio.to_thread(runs.last_sync_finished, engine, org_id)
+    applier = _PageApplier(engine, org_id, result, dry_run=dry_run, own_tags=own_tags)
     scans = []
     for cursor, status in ((result.cursor, None), (archived_cursor, ARCHIVED_SCOPE)):
         since = None if full_refresh or cursor is None else cursor - CURSOR_OVERLAP

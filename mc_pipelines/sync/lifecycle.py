@@ -20,7 +20,9 @@ State of one member (a row of `mailchimp_member_state`):
   `pending`, `email`), recorded *before* the write and cleared with its answer. A row still
   carrying an intent had its answer lost: it is read back before anything else, so a lost
   answer is never misread (B5, B8).
-- `prior_tags` — tags the member already had before the project applied them (D2), never removed.
+- `prior_tags` — tags on the member the project did not apply (it had them before the project met
+  it, or a marketer added them; refreshed whenever the pull reads the member): never added nor
+  removed by the project (D1, D2).
 - `moved_from_hash` — the member changed its address in Mailchimp (B9): the hash it had before.
 
 Transitions when the project reads a member (`after_read`): an opt-out it did not make withdraws
