@@ -54,6 +54,7 @@ def _totals(pulls: list[AudiencePull], metrics: CallMetrics) -> dict[str, int]:
         "cleaned_in_mailchimp": sum(p.cleaned_in_mailchimp for p in pulls),
         "consent_withdrawn": sum(len(p.consent_withdrawn) for p in pulls),
         "page_restarts": sum(p.restarts for p in pulls),
+        "audiences_failed": sum(1 for p in pulls if p.error),
         "mailchimp_calls": metrics.total_calls,
         "mailchimp_retries": metrics.total_retries,
     }
@@ -94,7 +95,8 @@ def mailchimp_member_status(
         async with mailchimp.client_for(connection, metrics) as client:
             return await pull_member_status(
                 client, engine, org_id, audiences, dry_run=config.dry_run,
-                full_refresh=config.full_refresh, page_size=config.page_size)
+                full_refresh=config.full_refresh, page_size=config.page_size,
+                required=audiences[:1])  # the default audience; a segment's may be missing (C3)
 
     try:
         pulls = run_mailchimp(run())
@@ -103,7 +105,11 @@ def mailchimp_member_status(
         raise
     totals = _totals(pulls, metrics)
     context.log.info(f"org {org_id}: {totals}")
-    cursors = "\n".join(f"- `{p.audience_id}`: {p.cursor.isoformat() if p.cursor else 'none yet'}"
+    for pull in pulls:
+        if pull.error:
+            context.log.warning(f"org {org_id}: audience {pull.audience_id} not pulled: {pull.error}")
+    cursors = "\n".join(f"- `{p.audience_id}`: " + (f"not pulled: {p.error}" if p.error else
+                                                     p.cursor.isoformat() if p.cursor else "none yet")
                         for p in pulls)
     transitions = pd.DataFrame([t for p in pulls for t in p.transitions], columns=TRANSITION_COLUMNS)
     return MaterializeResult(metadata={

@@ -37,12 +37,16 @@ last. A crash in between re-reads the page; withdrawing again is idempotent, and
 holds the old status, so the transition is not lost.
 
 Mailchimp does not bump `last_changed` for tag-only changes, so tags a marketer changes on an
-otherwise unchanged member are picked up by the next real change or a `full_refresh` pull.
+otherwise unchanged member are picked up by the next real change or a `full_refresh` pull. Tags
+the project did not apply become the member's own (`prior_tags`: never added nor removed by the
+project, D1, D2) — only when the last audience sync finished, since a push that died between a
+tag call and its state write leaves the project's own tag unrecorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,8 +55,9 @@ from sqlalchemy.engine import Engine
 
 from mc_pipelines.effects.consent import OPT_OUT, RESUBSCRIBE, MailchimpChange, apply_changes
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
+from mc_pipelines.mailchimp.errors import AudienceNotFound
 from mc_pipelines.mailchimp.limits import PAGE_LIMIT
-from mc_pipelines.store import cursors, member_state
+from mc_pipelines.store import cursors, member_state, runs
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.sync.pull_plan import PULLED_COLUMNS, PulledMember, plan_page
 
@@ -142,13 +147,16 @@ class AudiencePull:
     requests: int = 0
     restarts: int = 0
     cursor: datetime | None = None
+    error: str | None = None  # the audience does not exist (a segment points to it, C3)
 
 
 class _PageApplier:
     """Applies pages of one audience's scans to the database (runs in a worker thread)."""
 
-    def __init__(self, engine: Engine, org_id: str, result: AudiencePull, *, dry_run: bool) -> None:
+    def __init__(self, engine: Engine, org_id: str, result: AudiencePull, *, dry_run: bool,
+                 own_tags: bool = True) -> None:
         self.engine, self.org_id, self.result, self.dry_run = engine, org_id, result, dry_run
+        self.own_tags = own_tags
         self.seen: set[str] = set()
         self.known: set[str] = set()
         self.applied: set[tuple[str, str]] = set()  # (hash, status) consent changes done
@@ -167,7 +175,7 @@ class _PageApplier:
         by_contact = member_state.hashes_by_mailchimp_contact(
             self.engine, self.org_id, audience_id, untracked) if untracked else {}
         now = utcnow()
-        plan = plan_page(page, baseline, now, by_contact)
+        plan = plan_page(page, baseline, now, by_contact, own_tags=self.own_tags)
         self.seen.update(hashes)
         self.known.update(baseline)
         self._consent(plan.opt_outs, OPT_OUT)
@@ -251,7 +259,9 @@ async def pull_audience(client: MailchimpClient, engine: Engine, org_id: str, au
     result.cursor = await asyncio.to_thread(cursors.get_cursor, engine, org_id, audience_id)
     archived_cursor = await asyncio.to_thread(cursors.get_cursor, engine, org_id,
                                               f"{audience_id}#{ARCHIVED_SCOPE}")
-    applier = _PageApplier(engine, org_id, result, dry_run=dry_run)
+    # tags the project did not apply are the member's own, once the last push is known complete
+    own_tags = await asyncio.to_thread(runs.last_sync_finished, engine, org_id)
+    applier = _PageApplier(engine, org_id, result, dry_run=dry_run, own_tags=own_tags)
     scans = []
     for cursor, status in ((result.cursor, None), (archived_cursor, ARCHIVED_SCOPE)):
         since = None if full_refresh or cursor is None else cursor - CURSOR_OVERLAP
@@ -265,11 +275,21 @@ async def pull_audience(client: MailchimpClient, engine: Engine, org_id: str, au
 
 async def pull_member_status(client: MailchimpClient, engine: Engine, org_id: str,
                              audience_ids: list[str], *, dry_run: bool = False,
-                             full_refresh: bool = False,
-                             page_size: int = PAGE_LIMIT) -> list[AudiencePull]:
-    """Pull every audience of the org (concurrently; the client caps connections)."""
-    return list(await asyncio.gather(*[
-        pull_audience(client, engine, org_id, a, dry_run=dry_run, full_refresh=full_refresh,
-                      page_size=page_size)
-        for a in audience_ids
-    ]))
+                             full_refresh: bool = False, page_size: int = PAGE_LIMIT,
+                             required: Collection[str] | None = None) -> list[AudiencePull]:
+    """Pull every audience of the org (concurrently; the client caps connections).
+
+    An audience that does not exist is that audience's `error` and the others are pulled (a
+    segment pointing to a deleted audience, LIFECYCLE C3) — unless it is `required` (None: all
+    are), e.g. the connection's default audience: then the pull fails naming it."""
+
+    async def one(audience_id: str) -> AudiencePull:
+        try:
+            return await pull_audience(client, engine, org_id, audience_id, dry_run=dry_run,
+                                       full_refresh=full_refresh, page_size=page_size)
+        except AudienceNotFound as exc:
+            if required is None or audience_id in required:
+                raise
+            return AudiencePull(audience_id, error=str(exc))
+
+    return list(await asyncio.gather(*[one(a) for a in audience_ids]))

@@ -66,6 +66,17 @@ def latest_runs(engine: Engine, org_id: str, limit: int = 10) -> list[dict[str, 
         return [dict(r._mapping) for r in conn.execute(query)]
 
 
+def last_sync_finished(engine: Engine, org_id: str) -> bool:
+    """True when the org's latest (non-dry) audience sync run finished — so every write it made is
+    recorded in the state — or there was none; False after a run that died or failed mid-push."""
+    query = (sa.select(sync_runs.c.status)
+             .where(sync_runs.c.org_id == org_id, sync_runs.c.kind == "audience_sync")
+             .order_by(sync_runs.c.started_at.desc()).limit(1))
+    with engine.connect() as conn:
+        status = conn.execute(query).scalar()
+    return status is None or status in ("success", "partial")
+
+
 def latest_errors(engine: Engine, org_id: str) -> pd.DataFrame:
     """The most recent per-row outcome of each (audience, contact) of `org_id`: columns
     audience_id, contact_id, error_code, message, at."""

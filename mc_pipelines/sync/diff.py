@@ -7,7 +7,8 @@ not, explicit withdrawals, connection options, the mass-unsubscribe guard). The 
 does that), so each decision rests on a status just read.
 
 What the plan does to each member (`LIFECYCLE.md`):
-- desired, not in Mailchimp → create (A1); refused before with the same data → parked (C5, C7);
+- desired, not in Mailchimp → create (A1); a create or an update refused before with the same
+  data → parked, reported, not sent again (C5, C7);
 - desired, created or linked, subscribed or pending → field updates without a status (B1, B7)
   and managed-tag moves; a linked member only with `existing_members=update` (B2);
 - desired, unsubscribed by the project → re-subscribed (A7); opted out in Mailchimp → a double
@@ -18,7 +19,8 @@ What the plan does to each member (`LIFECYCLE.md`):
   (B9);
 - not desired any more, subscribed or pending → unsubscribed when consent was withdrawn (created
   and linked, A3, B3); on other exits a created member is unsubscribed and a linked one only
-  unlinked (B3); non-explicit exits are held in frozen audiences (C1, C2) and by the guard (C4);
+  unlinked (B3); exits the configuration causes are held in frozen audiences (C1, C2), while
+  withdrawals and deletions reach them; non-explicit exits are held by the guard (C4);
 - a member Mailchimp never held is never written (C6); foreign members have no state (B4);
 - tags: only managed tags move, compared case-insensitively (D3), never a tag the member had
   before the project applied it (D2) nor a marketer's (D1).
@@ -171,6 +173,9 @@ class _Planner:
         leave_linked = member & (owner == lc.LINKED) & (self.ctx.existing_members == "leave")
         editable = member & _isin(status, lc.EDITABLE) & ~leave_linked
         update = editable & ~same_payload
+        # an update refused for its data waits for the data to change, reported every run (C7)
+        for i in np.flatnonzero(editable & is_parked & same_payload).tolist():
+            self._skip_desired(i, "parked")
         for i in np.flatnonzero(member & _isin(status, {lc.ARCHIVED, lc.CLEANED, lc.TRANSACTIONAL})).tolist():
             self._skip_desired(i, str(status[i]))
         for i in np.flatnonzero(leave_linked & ~same_payload).tolist():
@@ -264,15 +269,16 @@ class _Planner:
                 continue
             reason = self._exit_reason(j)
             explicit = reason in lc.EXPLICIT_EXITS
+            personal = reason in lc.PERSON_EXITS  # not caused by the configuration (C1, C2)
             row = (self.s_hash[j], _contact(self.s_cid[j]), self.s_email[j])
-            if not explicit and self.ctx.frozen:
+            if not personal and self.ctx.frozen:
                 if status in lc.MAILABLE or self.s_tags[j]:
                     self.skipped.append((*row, "frozen_audience"))
                 continue
             unsubscribe = status in lc.MAILABLE and (explicit or self.ownership[j] == lc.CREATED)
             removes = [(tag, self.s_email[j], self.s_hash[j], _contact(self.s_cid[j]))
                        for key, tag in lc.fold_tags(self.s_tags[j]).items()
-                       if key not in lc.fold_tags(self.s_prior[j]) and (explicit or key not in frozen_tags)]
+                       if key not in lc.fold_tags(self.s_prior[j]) and (personal or key not in frozen_tags)]
             if unsubscribe:
                 entry = (*row, reason, explicit)
                 (self.unsubscribes if explicit else self.held_unsubscribes).append((entry, removes))

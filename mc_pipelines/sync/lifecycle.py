@@ -20,7 +20,9 @@ State of one member (a row of `mailchimp_member_state`):
   `pending`, `email`), recorded *before* the write and cleared with its answer. A row still
   carrying an intent had its answer lost: it is read back before anything else, so a lost
   answer is never misread (B5, B8).
-- `prior_tags` — tags the member already had before the project applied them (D2), never removed.
+- `prior_tags` — tags on the member the project did not apply (it had them before the project met
+  it, or a marketer added them; refreshed whenever the pull reads the member): never added nor
+  removed by the project (D1, D2).
 - `moved_from_hash` — the member changed its address in Mailchimp (B9): the hash it had before.
 
 Transitions when the project reads a member (`after_read`): an opt-out it did not make withdraws
@@ -79,7 +81,7 @@ REASONS: dict[str, str] = {
     "moved_in_mailchimp": "the person changed their address in Mailchimp; the old address is "
                           "not re-created (update the contact's email in the app)",
     "frozen_audience": "the audience is no longer configured or one of its segments is invalid: "
-                       "only consent withdrawals are sent there",
+                       "only consent withdrawals and contact deletions are sent there",
     "mass_unsubscribe_guard": "held back: this run would unsubscribe too many of the audience's "
                               "members; re-run with the override to send",
     "status_unknown": "Mailchimp's status could not be read; retried next run",
@@ -89,7 +91,9 @@ NEEDS_A_PERSON = frozenset({"opted_out_in_mailchimp", "parked", "moved_in_mailch
                             "mass_unsubscribe_guard", "status_unknown"})
 
 # Why a member leaves an audience (the unsubscribe's `reason`). Only a consent withdrawal is
-# explicit: the others are held in frozen audiences and count towards the mass-unsubscribe guard.
+# explicit: the others count towards the mass-unsubscribe guard. A withdrawal and a deletion are
+# the person's or the app's own acts, not consequences of the configuration: they reach frozen
+# audiences too (C1); the configuration-made exits (left the segments, address changed) are held.
 EXIT_REASONS: dict[str, str] = {
     "consent_withdrawn": "consent withdrawn in the app",
     "contact_deleted": "the contact was deleted in the app",
@@ -97,6 +101,7 @@ EXIT_REASONS: dict[str, str] = {
     "email_changed": "the contact now uses another address",
 }
 EXPLICIT_EXITS = frozenset({"consent_withdrawn"})
+PERSON_EXITS = frozenset({"consent_withdrawn", "contact_deleted"})
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,8 @@ class AudienceContext:
     """What the diff needs to know about one audience beyond desired and state rows.
 
     `frozen`: the audience left the configuration (C1) or one of its segments is invalid (C2):
-    only explicit consent withdrawals are sent there. `frozen_tags`: tags whose removals are
-    held (C2). `withdrawn`: subscriber hashes whose address's latest consent change is a
+    only consent withdrawals and deletions (`PERSON_EXITS`) are sent there. `frozen_tags`: tags
+    whose removals are held (C2), except for those exits. `withdrawn`: subscriber hashes whose address's latest consent change is a
     withdrawal (A3/A4). `live_contacts`: ids of the org's live contacts (to tell a deleted
     contact from one that left the audience). `cohort_contacts`: contact id → subscriber hash of
     the consented cohort (to tell an address change from an exit).

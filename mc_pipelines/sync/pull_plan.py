@@ -9,7 +9,8 @@ consent changes and address moves, decided by the lifecycle's `after_pull`.
 - An untracked address whose Mailchimp contact id belongs to a tracked member is that member under
   a new address (the person changed it in Mailchimp, B9): the state follows it.
 - A managed tag the member no longer has (removed by hand in Mailchimp) is dropped from the state
-  so the next push applies it again (D4); Mailchimp's tags are kept as read (E2).
+  so the next push applies it again (D4); Mailchimp's tags are kept as read (E2); the tags the
+  project did not apply become the member's `prior_tags`, which it never moves (D1, D2).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ DEFAULT_REASONS = {
 }
 # The state columns `plan_page` compares and writes (besides the lifecycle's).
 PULLED_COLUMNS = ("status", "status_origin", "ownership", "intent", "intent_at", "mailchimp_tags",
-                  "last_changed", "managed_tags", "mailchimp_contact_id")
+                  "last_changed", "managed_tags", "prior_tags", "mailchimp_contact_id")
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,13 @@ class PagePlan:
 
 
 def plan_page(members: list[PulledMember], baseline: dict[str, dict[str, Any]], now: datetime,
-              by_contact: dict[str, str] | None = None) -> PagePlan:
+              by_contact: dict[str, str] | None = None, *, own_tags: bool = True) -> PagePlan:
     """Compare pulled members with the state. `baseline`: hash → the member's state row
     (`PULLED_COLUMNS`) for the tracked members of the page; `by_contact`: Mailchimp contact id →
-    hash of tracked members that may have moved to one of the page's untracked addresses."""
+    hash of tracked members that may have moved to one of the page's untracked addresses.
+    `own_tags`: the state records every tag the project applied (the last push finished), so
+    the tags it does not list are the member's own; False after a push that died mid-way (a tag
+    it added may be unrecorded: it is left to that run's re-sync, never taken for the member's)."""
     plan = PagePlan()
     for member in members:
         previous = baseline.get(member.subscriber_hash)
@@ -95,6 +99,12 @@ def plan_page(members: list[PulledMember], baseline: dict[str, dict[str, Any]], 
         kept = [t for t in managed if t.casefold() in have]
         if kept != managed and member.status in lc.EDITABLE:
             values["managed_tags"] = kept
+        # every tag the project did not apply is the member's own (a marketer's, whatever its
+        # name, or one it had before): never added nor removed by the project (D1, D2)
+        applied = {t.casefold() for t in managed}
+        own = sorted(t for t in member.tags if t.casefold() not in applied)
+        if own_tags and previous.get("intent") is None and own != sorted(previous.get("prior_tags") or []):
+            values["prior_tags"] = own
         if any(previous.get(k) != v for k, v in values.items()):
             plan.updates[member.subscriber_hash] = {**values, "status_read_at": now}
         if outcome.opted_out:

@@ -3,8 +3,8 @@
 Every audience the project ever wrote to for the org stays in scope (C1): the configured ones (the
 connection's default audience and every active segment's) and every audience the member state
 still tracks. An audience no longer configured, or one of whose segments has invalid filters, is
-*frozen*: only explicit consent withdrawals are sent there, never unsubscribes or tag removals
-that the missing or broken configuration would cause (C1, C2).
+*frozen*: only consent withdrawals and contact deletions reach it there, never unsubscribes or
+tag removals that the missing or broken configuration would cause (C1, C2).
 """
 
 from __future__ import annotations

@@ -17,13 +17,22 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 import uvicorn
-from dagster import DagsterInstance
+from dagster import AssetCheckEvaluation, DagsterInstance
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.actions.erasure import erase_contact
 from mc_pipelines.actions.webhook_secrets import WEBHOOK_PATH, generate_webhook_secret
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store.clock import new_id, utcnow
-from mc_pipelines.store.tables import audit_log, consent_events, contacts, mailchimp_connections
+from mc_pipelines.store.tables import (
+    audit_log,
+    consent_events,
+    contact_segments,
+    contacts,
+    mailchimp_connections,
+    mailchimp_member_state,
+    sync_errors,
+)
 from mc_pipelines.webhooks.app import create_app
 from mc_pipelines_tests.support.app_data import (
     add_contacts,
@@ -32,7 +41,7 @@ from mc_pipelines_tests.support.app_data import (
     connect_to_emulator,
     contact_row,
 )
-from mc_pipelines_tests.support.dagster_runs import materialize_sync, metadata_of
+from mc_pipelines_tests.support.dagster_runs import materialize_sync, metadata_of, resources_for
 
 _ORG_IDS = itertools.count(1)
 
@@ -89,6 +98,19 @@ class World:
         """A segment managing `tag`."""
         add_segment(self.engine, self.org_id, sid, tag, filters, **kw)
 
+    def update_segment(self, sid: int, **values: Any) -> None:
+        """Change a segment (filters, audience_id, mailchimp_tag, deleted_at…)."""
+        with self.engine.begin() as conn:
+            conn.execute(contact_segments.update().where(
+                contact_segments.c.org_id == self.org_id, contact_segments.c.id == sid).values(**values))
+
+    def segment_status(self, sid: int) -> tuple[str, str | None]:
+        """The segment's (status, last_error)."""
+        with self.engine.connect() as conn:
+            return tuple(conn.execute(sa.select(contact_segments.c.status, contact_segments.c.last_error)
+                                      .where(contact_segments.c.org_id == self.org_id,
+                                             contact_segments.c.id == sid)).one())
+
     def set_connection(self, **values: Any) -> None:
         """Change connection settings directly (options, audience)."""
         with self.engine.begin() as conn:
@@ -108,15 +130,29 @@ class World:
                 source=source, detail="test"))
 
     # -- the sync ----------------------------------------------------------------------------
-    def sync(self, **config: Any):
-        """Run the real sync graph for the org (audience_sync config in `config`)."""
+    def sync(self, *, member_status: dict[str, Any] | None = None, raise_on_error: bool = True,
+             **config: Any):
+        """Run the real sync graph for the org (audience_sync config in `config`,
+        mailchimp_member_status config in `member_status`, e.g. `{"full_refresh": True}`)."""
         self.last_result = materialize_sync(self.instance, self.org_id, self.engine, self.emulator,
-                                            sync_config=config)
+                                            sync_config=config, status_config=member_status,
+                                            raise_on_error=raise_on_error)
         return self.last_result
 
     def meta(self, asset: str = "audience_sync") -> dict[str, Any]:
         """Metadata of `asset` in the last sync."""
         return metadata_of(self.last_result, asset)
+
+    def check(self, name: str) -> AssetCheckEvaluation:
+        """The evaluation of asset check `name` in the last sync."""
+        found = [e for e in self.last_result.get_asset_check_evaluations() if e.check_name == name]
+        assert len(found) == 1, f"check {name} evaluated {len(found)} times"
+        return found[0]
+
+    def erase(self, cid: int):
+        """GDPR erasure of the contact (the operator action, over the real client)."""
+        mailchimp = resources_for(self.engine, self.emulator)["mailchimp"]
+        return erase_contact(self.engine, mailchimp, self.org_id, cid, actor="test")
 
     # -- Mailchimp, as a GET returns it ------------------------------------------------------
     def member(self, email: str, audience_id: str | None = None) -> dict[str, Any] | None:
@@ -174,6 +210,22 @@ class World:
                 sa.select(consent_events.c.kind, consent_events.c.source)
                 .where(consent_events.c.org_id == self.org_id, consent_events.c.contact_id == cid)
                 .order_by(consent_events.c.at, consent_events.c.id))]
+
+    def state(self, email: str, audience_id: str | None = None) -> dict[str, Any] | None:
+        """The member's `mailchimp_member_state` row (None when the project does not track it)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(mailchimp_member_state).where(
+                mailchimp_member_state.c.org_id == self.org_id,
+                mailchimp_member_state.c.audience_id == (audience_id or self.audience_id),
+                mailchimp_member_state.c.subscriber_hash == subscriber_hash(email.strip()))).first()
+        return None if row is None else dict(row._mapping)
+
+    def errors(self) -> list[dict[str, Any]]:
+        """The org's `sync_errors` rows (every run), oldest first."""
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(sync_errors).where(sync_errors.c.org_id == self.org_id)
+                .order_by(sync_errors.c.at))]
 
     def audit(self, action: str | None = None) -> list[dict[str, Any]]:
         """The org's audit rows (optionally one action)."""

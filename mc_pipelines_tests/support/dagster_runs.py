@@ -30,14 +30,16 @@ SYNC_ASSETS = [mailchimp_member_status, source_contacts, consented_contacts, seg
 
 def materialize_sync(instance: DagsterInstance, org_id: str, engine: Engine, emulator, *,
                      dry_run: bool = False, raise_on_error: bool = True,
-                     sync_config: dict[str, Any] | None = None, **mailchimp: Any):
+                     sync_config: dict[str, Any] | None = None,
+                     status_config: dict[str, Any] | None = None, **mailchimp: Any):
     """Materialize the audience sync graph for one org partition; returns the result.
-    `sync_config`: more `audience_sync` config (e.g. `allow_mass_unsubscribe`)."""
+    `sync_config`: more `audience_sync` config (e.g. `allow_mass_unsubscribe`); `status_config`:
+    more `mailchimp_member_status` config (e.g. `full_refresh`, `page_size`)."""
     if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org_id):
         instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org_id])
     run_config = {"ops": {
         "audience_sync": {"config": {"dry_run": dry_run, **(sync_config or {})}},
-        "mailchimp_member_status": {"config": {"dry_run": dry_run}},
+        "mailchimp_member_status": {"config": {"dry_run": dry_run, **(status_config or {})}},
     }}
     return materialize(SYNC_ASSETS, partition_key=org_id, instance=instance, run_config=run_config,
                        resources=resources_for(engine, emulator, **mailchimp),
