@@ -21,6 +21,7 @@ def _row(status: str, **kw) -> dict:
     return {"status": status, "status_origin": kw.pop("origin", "project"), "ownership": "created",
             "intent": kw.pop("intent", None), "intent_at": None, "mailchimp_tags": [],
             "last_changed": NOW - timedelta(hours=1), "managed_tags": kw.pop("managed", []),
+            "prior_tags": kw.pop("prior", []),
             "mailchimp_contact_id": "c1", **kw}
 
 
@@ -57,7 +58,7 @@ def test_a_resubscribe_links_the_member():
 
 
 def test_rereading_an_unchanged_member_plans_nothing():
-    row = _row("subscribed", mailchimp_tags=["Marketer"], last_changed=NOW)
+    row = _row("subscribed", mailchimp_tags=["Marketer"], prior=["Marketer"], last_changed=NOW)
     assert plan_page([_member("subscribed", ["Marketer"])], {"h1": row}, NOW).updates == {}
     tagged = plan_page([_member("subscribed", ["Marketer", "VIP"])], {"h1": row}, NOW)
     assert tagged.updates["h1"]["mailchimp_tags"] == ["Marketer", "VIP"]
