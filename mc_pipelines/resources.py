@@ -11,9 +11,10 @@ from dagster import ConfigurableResource
 from pydantic import Field
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.config import database_url, mailchimp_base_url
+from mc_pipelines.config import database_url
 from mc_pipelines.mailchimp.client import MailchimpClient
 from mc_pipelines.mailchimp.metrics import CallMetrics
+from mc_pipelines.mailchimp.settings import mailchimp_base_url
 from mc_pipelines.store.connections import Connection
 from mc_pipelines.store.db import engine_for
 from mc_pipelines.store.secrets import decrypt_secret

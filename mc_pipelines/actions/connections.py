@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.config import mailchimp_base_url
 from mc_pipelines.mailchimp.client import MailchimpClient, run_sync
 from mc_pipelines.mailchimp.errors import (
     AccountDisabled,
@@ -20,6 +19,7 @@ from mc_pipelines.mailchimp.errors import (
     MailchimpError,
 )
 from mc_pipelines.mailchimp.keys import parse_api_key
+from mc_pipelines.mailchimp.settings import mailchimp_base_url
 from mc_pipelines.store import connections
 from mc_pipelines.store.connections import Connection, NotConnectedError
 from mc_pipelines.store.secrets import encrypt_secret, load_fernet

@@ -34,7 +34,7 @@ def erase_contact_op(context: OpExecutionContext, config: ErasureConfig, app_db:
     """Erase the configured contact; returns the audit detail (ids and outcome only)."""
     actor = config.requested_by or f"dagster:{context.run_id}"
     try:
-        outcome = erase_contact(app_db.engine, mailchimp, config.org_id, config.contact_id, actor=actor)
+        outcome = erase_contact(app_db.engine, mailchimp.client_for, config.org_id, config.contact_id, actor=actor)
     except (OperationError, UnknownOrgError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
     detail = outcome.audit_detail()

@@ -66,8 +66,6 @@ from urllib.parse import quote
 
 import httpx
 
-from mc_pipelines.config import mailchimp_base_url
-
 from .errors import (
     ACCOUNT_LEVEL_ERRORS,
     InvalidApiKey,
@@ -83,6 +81,7 @@ from .keys import DEFAULT_OAUTH_METADATA_URL, ApiKey, adc_from_oauth_metadata, p
 from .keys import InvalidApiKeyFormat as _InvalidApiKeyFormat
 from .metrics import CallMetrics
 from .redact import install_redaction_filter, mask, redact_text, register_secret
+from .settings import mailchimp_base_url
 
 __all__ = [
     "BATCH_LIMIT",

@@ -92,3 +92,14 @@ def contact_ids_by_email(engine: Engine, org_id: str, emails: Iterable[str]) -> 
             for cid, email in rows:
                 found.setdefault(email, []).append(int(cid))
     return found
+
+
+def contact_email(engine: Engine, org_id: str, contact_id: int) -> tuple[bool, str | None]:
+    """Whether the contact exists in the org (soft-deleted ones included), and its trimmed email
+    (None when empty)."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(contacts.c.email).where(
+            contacts.c.org_id == org_id, contacts.c.id == contact_id)).first()
+    if row is None:
+        return False, None
+    return True, (row.email or "").strip() or None

@@ -10,7 +10,12 @@ import sqlalchemy as sa
 
 from mc_pipelines.store import connections, contacts, member_state, runs
 from mc_pipelines.store.db import create_db_engine
-from mc_pipelines.store.migrations import MigrationsNotFoundError, applied_versions, discover, migrate
+from mc_pipelines.store.migrations import (
+    MigrationsNotFoundError,
+    applied_versions,
+    discover,
+    migrate,
+)
 from mc_pipelines.store.tables import contact_segments, metadata, orgs
 from mc_pipelines.store.tables import contacts as contacts_table
 
