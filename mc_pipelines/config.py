@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+DATABASE_URL_ENV = "MC_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///.data/app.db"
 DATA_DIR = Path(".data")
 
 
 def database_url() -> str:
     """The application database URL (`MC_DATABASE_URL`, default: the embedded SQLite file)."""
-    return os.environ.get("MC_DATABASE_URL") or DEFAULT_DATABASE_URL
+    return os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
 

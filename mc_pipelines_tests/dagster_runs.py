@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance, EnvVar, materialize
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.assets.audience_sync import audience_sync
@@ -17,10 +17,12 @@ from mc_pipelines.resources import AppDatabase, MailchimpResource
 
 
 def resources_for(engine: Engine, emulator, **mailchimp: Any) -> dict[str, Any]:
-    """Real resources pointing at the test database and the emulator."""
+    """Real resources pointing at the test database and the emulator; the Fernet key comes through
+    `EnvVar("MC_SECRET_KEY")` as in `definitions.py`."""
     return {
         "app_db": AppDatabase(url=engine.url.render_as_string(hide_password=False)),
-        "mailchimp": MailchimpResource(base_url_template=emulator.base_url_template,
+        "mailchimp": MailchimpResource(secret_key=EnvVar("MC_SECRET_KEY"),
+                                       base_url_template=emulator.base_url_template,
                                        backoff_base_seconds=0.01, **mailchimp),
     }
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from mc_pipelines.definitions import defs
+from mc_pipelines.resources import project_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,6 +36,23 @@ def test_sync_graph_lineage_starts_at_the_application_tables():
     upstream = {k.to_user_string() for k in graph.get(
         next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "source_contacts")).parent_keys}
     assert {"app/contacts", "mailchimp_member_status"} <= upstream
+
+
+def _config_defaults(resources: dict) -> dict[str, dict]:
+    return {name: r.get_resource_definition().config_schema.default_value for name, r in resources.items()}
+
+
+def test_database_url_and_secret_key_are_env_vars_never_values(monkeypatch):
+    monkeypatch.setenv("MC_DATABASE_URL", "sqlite:///do-not-show-me.db")
+    secret = os.environ["MC_SECRET_KEY"]
+    shown = _config_defaults(project_resources())  # what the launchpad and the run config show
+    assert shown["app_db"]["url"] == {"env": "MC_DATABASE_URL"}
+    assert shown["mailchimp"]["secret_key"] == {"env": "MC_SECRET_KEY"}
+    assert "do-not-show-me" not in repr(shown) and secret not in repr(shown)
+    assert _config_defaults(defs.resources) == shown
+    monkeypatch.delenv("MC_DATABASE_URL")  # unset: the embedded SQLite default, as the CLI's
+    assert _config_defaults(project_resources()) == shown
+    assert os.environ["MC_DATABASE_URL"] == "sqlite:///.data/app.db"
 
 
 def test_dagster_definitions_validate_passes(tmp_path):
