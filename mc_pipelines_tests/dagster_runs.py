@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import DagsterInstance, EnvVar, materialize
+from dagster import AssetsDefinition, DagsterInstance, EnvVar, load_assets_from_modules, materialize
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.assets.audience_sync import audience_sync
-from mc_pipelines.assets.contacts import consented_contacts, source_contacts
-from mc_pipelines.assets.member_status import mailchimp_member_status
-from mc_pipelines.assets.segments import segment_members
+from mc_pipelines.automation.jobs import AUDIENCE_SYNC_SELECTION
+from mc_pipelines.automation.run_config import sync_run_config
+from mc_pipelines.definitions import ASSET_MODULES, defs
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.resources import AppDatabase, MailchimpResource
 
@@ -27,7 +26,14 @@ def resources_for(engine: Engine, emulator, **mailchimp: Any) -> dict[str, Any]:
     }
 
 
-SYNC_ASSETS = [mailchimp_member_status, source_contacts, consented_contacts, segment_members, audience_sync]
+def _selected_assets() -> list[AssetsDefinition]:
+    keys = AUDIENCE_SYNC_SELECTION.resolve(defs.resolve_asset_graph())
+    return [a for a in load_assets_from_modules(ASSET_MODULES)
+            if isinstance(a, AssetsDefinition) and a.keys & keys]
+
+
+# the audience sync job's assets, taken from its selection (not a list kept in step by hand)
+SYNC_ASSETS = _selected_assets()
 
 
 def materialize_sync(instance: DagsterInstance, org_id: str, engine: Engine, emulator, *,
@@ -35,11 +41,7 @@ def materialize_sync(instance: DagsterInstance, org_id: str, engine: Engine, emu
     """Materialize the audience sync graph for one org partition; returns the result."""
     if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org_id):
         instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org_id])
-    run_config = {"ops": {
-        "audience_sync": {"config": {"dry_run": dry_run}},
-        "mailchimp_member_status": {"config": {"dry_run": dry_run}},
-    }}
-    return materialize(SYNC_ASSETS, partition_key=org_id, instance=instance, run_config=run_config,
+    return materialize(SYNC_ASSETS, partition_key=org_id, instance=instance, run_config=sync_run_config(dry_run),
                        resources=resources_for(engine, emulator, **mailchimp),
                        raise_on_error=raise_on_error, tags={"org": org_id})
 

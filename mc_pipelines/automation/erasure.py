@@ -11,6 +11,7 @@ from dagster import Config, Failure, MetadataValue, OpExecutionContext, job, op
 from pydantic import Field
 
 from mc_pipelines.actions.erasure import erase_contact
+from mc_pipelines.automation.run_config import run_config_dict
 from mc_pipelines.errors import OperationError
 from mc_pipelines.resources import AppDatabase, MailchimpResource
 from mc_pipelines.store.connections import UnknownOrgError
@@ -59,10 +60,8 @@ def gdpr_erasure() -> None:
 
 def erasure_run_config(org_id: str, contact_id: int, requested_by: str | None = None) -> dict[str, Any]:
     """Run config of `gdpr_erasure` for one contact."""
-    config: dict[str, Any] = {"org_id": org_id, "contact_id": contact_id}
-    if requested_by:
-        config["requested_by"] = requested_by
-    return {"ops": {ERASE_OP: {"config": config}}}
+    config = ErasureConfig(org_id=org_id, contact_id=contact_id, requested_by=requested_by or None)
+    return run_config_dict({ERASE_OP: config})
 
 
 ERASURE_JOBS = [gdpr_erasure]

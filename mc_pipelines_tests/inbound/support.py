@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from dagster import AssetsDefinition, DagsterInstance, materialize
+from dagster import AssetsDefinition, Config, DagsterInstance, materialize
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.automation.run_config import run_config_dict
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.store.tables import consent_events, contacts
 from mc_pipelines_tests.app_data import add_contacts, add_org, connect_to_emulator, contact_row
@@ -15,13 +16,14 @@ from mc_pipelines_tests.dagster_runs import metadata_of, resources_for
 
 
 def materialize_one(instance: DagsterInstance, asset: AssetsDefinition, org_id: str, engine: Engine,
-                    emulator, **config: Any) -> dict[str, Any]:
-    """Materialize one org-partitioned asset on real resources; returns its metadata values."""
+                    emulator, config: Config | None = None) -> dict[str, Any]:
+    """Materialize one org-partitioned asset (with its typed `config`, if any) on real resources;
+    returns its metadata values."""
     if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org_id):
         instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org_id])
     name = asset.key.to_user_string()
     result = materialize([asset], partition_key=org_id, instance=instance,
-                         run_config={"ops": {name: {"config": config}}} if config else None,
+                         run_config=run_config_dict({asset.op.name: config} if config else None),
                          resources=resources_for(engine, emulator), tags={"org": org_id})
     return metadata_of(result, name)
 

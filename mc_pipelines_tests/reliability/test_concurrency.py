@@ -29,6 +29,7 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.load_target import EmptyWorkspaceTarget
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
+from mc_pipelines.automation.run_config import IN_PROCESS
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines_tests.app_data import (
     add_contacts,
@@ -46,7 +47,6 @@ from mc_pipelines_tests.reliability.support import (
 )
 
 DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}  # steps in the run worker, not subprocesses
 
 
 def audience_sync_job():
