@@ -1,4 +1,4 @@
-"""Concurrency (SPEC §4, §7): two runs for the same org launched together are serialised by the run
+"""Concurrency: two runs for the same org launched together are serialised by the run
 queue, and the audience ends correct.
 
 A real Dagster instance with the project's own `run_coordinator` section of `dagster.yaml`

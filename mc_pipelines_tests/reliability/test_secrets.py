@@ -1,4 +1,4 @@
-"""Secrets (SPEC §7): API keys encrypted at rest (the raw key is in neither the SQLite file nor any
+"""Secrets: API keys encrypted at rest (the raw key is in neither the SQLite file nor any
 PostgreSQL row), webhook secrets stored only as hashes, a wrong `MC_SECRET_KEY` fails with a clear
 error, and the session-wide secret scan (`secret_scan.py`) is able to find a leak.
 """
