@@ -23,6 +23,12 @@ from mc_pipelines.store.db import engine_for
 from mc_pipelines.store.secrets import SECRET_KEY_ENV, decrypt_secret, load_fernet
 
 
+def _resolved(value: str | None) -> str | None:
+    """A field's value; an `EnvVar` still unresolved (the resource used directly, outside a run or
+    sensor, where Dagster resolves it) is read from the environment here."""
+    return value.get_value() if isinstance(value, EnvVar) else value
+
+
 class AppDatabase(ConfigurableResource):
     """The application database (PostgreSQL in production, SQLite for the demo)."""
 
@@ -34,7 +40,10 @@ class AppDatabase(ConfigurableResource):
     @property
     def engine(self) -> Engine:
         """A pooled engine, shared by every asset of the process."""
-        return engine_for(self.url)
+        url = _resolved(self.url)
+        if not url:
+            raise ValueError(f"no application database URL: set {DATABASE_URL_ENV}")
+        return engine_for(url)
 
 
 class MailchimpResource(ConfigurableResource):
@@ -63,7 +72,7 @@ class MailchimpResource(ConfigurableResource):
         if not connection.api_key_encrypted:
             raise ValueError(f"org {connection.org_id!r} has no stored Mailchimp API key")
         return MailchimpClient(
-            decrypt_secret(connection.api_key_encrypted, load_fernet(self.secret_key)),
+            decrypt_secret(connection.api_key_encrypted, load_fernet(_resolved(self.secret_key))),
             base_url_template=self.base_url_template or mailchimp_base_url(),
             max_connections=self.max_connections,
             timeout=self.timeout_seconds,

@@ -62,3 +62,12 @@ def test_dagster_definitions_validate_passes(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_project_resources_used_outside_a_run_read_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MC_DATABASE_URL", f"sqlite:///{tmp_path / 'direct.db'}")
+    resources = project_resources()
+    assert resources["app_db"].engine.url.database == str(tmp_path / "direct.db")
+    from mc_pipelines.resources import _resolved
+
+    assert _resolved(resources["mailchimp"].secret_key) == os.environ["MC_SECRET_KEY"]
