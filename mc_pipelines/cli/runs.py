@@ -12,6 +12,7 @@ from dagster import BetaWarning, DagsterInstance, ExecuteInProcessResult, Previe
 from mc_pipelines.actions import erasure, sync_requests
 from mc_pipelines.automation import run_config
 from mc_pipelines.automation.erasure import ERASE_OP, erasure_run_config
+from mc_pipelines.automation.run_config import run_config_dict
 from mc_pipelines.cli.support import (
     app_engine,
     cli_actor,
@@ -37,7 +38,7 @@ def _run_job(job_name: str, instance: DagsterInstance | None = None, *, run_conf
         log_level = "DEBUG" if verbose else "WARNING"
         return defs.resolve_job_def(job_name).execute_in_process(
             instance=instance, raise_on_error=False,
-            run_config={**run_config, "loggers": {"console": {"config": {"log_level": log_level}}}},
+            run_config={**run_config, **run_config_dict(log_level=log_level)},
             **kwargs)
 
 

@@ -51,11 +51,12 @@ def reset_pipeline_tables(engine, org_ids: list[str]) -> None:
 
 def run_job_for_org(instance: DagsterInstance, job_name: str, org_id: str) -> dict[str, dict[str, Any]]:
     """Execute one job for one org partition in process; returns metadata values per asset."""
+    from mc_pipelines.automation.run_config import run_config_dict
     from mc_pipelines.definitions import defs
 
     result = defs.resolve_job_def(job_name).execute_in_process(
         partition_key=org_id, instance=instance, tags={"org": org_id}, raise_on_error=True,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        run_config=run_config_dict(log_level="WARNING"),
     )
     out: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():

@@ -133,3 +133,11 @@ def rows_for_contact(engine: Engine, org_id: str, contact_id: int) -> list[dict[
             )
         )
         return [dict(r._mapping) for r in rows]
+
+
+def member_counts(engine: Engine) -> dict[str, int]:
+    """Members tracked per org (every audience), for orgs with any."""
+    with engine.connect() as conn:
+        return {org: int(n) for org, n in conn.execute(
+            sa.select(state_table.c.org_id, sa.func.count()).group_by(state_table.c.org_id)
+        ).tuples()}
