@@ -20,13 +20,16 @@ demo: $(STAMP)
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/mc-pipelines demo
 
-## make test: the suite (real PostgreSQL, SQLite and the emulator over HTTP; slow/e2e excluded)
+## make test: ruff, the import contracts (.importlinter), the suite (real PostgreSQL, SQLite and
+## the emulator over HTTP; slow/e2e excluded)
 test: $(STAMP)
 	$(BIN)/ruff check mc_pipelines mc_pipelines_tests mailchimp_emulator
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check mc_pipelines mc_pipelines_tests mailchimp_emulator
+	$(BIN)/lint-imports
 
 ## make dev: the Dagster UI on the demo data, with the emulator running
 dev: $(STAMP)

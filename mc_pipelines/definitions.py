@@ -13,7 +13,7 @@ from mc_pipelines.automation.erasure import ERASURE_JOBS
 from mc_pipelines.automation.jobs import JOBS
 from mc_pipelines.automation.schedules import SCHEDULES
 from mc_pipelines.automation.sensors import SENSORS
-from mc_pipelines.resources import AppDatabase, MailchimpResource
+from mc_pipelines.resources import project_resources
 
 ASSET_MODULES = [member_status, contacts, segments, audience_sync, campaigns, export]
 
@@ -24,5 +24,5 @@ defs = Definitions(
     jobs=[*JOBS, *ERASURE_JOBS],
     schedules=SCHEDULES,
     sensors=SENSORS,
-    resources={"app_db": AppDatabase(), "mailchimp": MailchimpResource()},
+    resources=project_resources(),
 )

@@ -1,42 +1,59 @@
 """Dagster resources: the application database and Mailchimp.
 
-Neither holds a secret in its config: the database URL defaults to `MC_DATABASE_URL` read at run
-time, and Mailchimp API keys are decrypted per org from the connection row only when a client is
-built, so no key ever reaches run config, the launchpad or metadata.
+Neither holds a secret in its config: `definitions.py` gives them the database URL and the Fernet
+key as `dagster.EnvVar("MC_DATABASE_URL")` and `EnvVar("MC_SECRET_KEY")`, resolved when a run
+starts, so the run config, the launchpad and metadata show the variable's name, never its value.
+Mailchimp API keys are decrypted per org from the connection row only when a client is built.
 """
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+import os
+
+from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.config import database_url, mailchimp_base_url
+from mc_pipelines.config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.metrics import CallMetrics
+from mc_pipelines.mailchimp.settings import mailchimp_base_url
 from mc_pipelines.store.connections import Connection
 from mc_pipelines.store.db import engine_for
-from mc_pipelines.store.secrets import decrypt_secret
+from mc_pipelines.store.secrets import SECRET_KEY_ENV, decrypt_secret, load_fernet
+
+
+def _resolved(value: str | None) -> str | None:
+    """A field's value; an `EnvVar` still unresolved (the resource used directly, outside a run or
+    sensor, where Dagster resolves it) is read from the environment here."""
+    return value.get_value() if isinstance(value, EnvVar) else value
 
 
 class AppDatabase(ConfigurableResource):
     """The application database (PostgreSQL in production, SQLite for the demo)."""
 
-    url: str | None = Field(
-        default=None,
-        description="SQLAlchemy URL; leave empty to read MC_DATABASE_URL at run time "
-        "(keeps credentials out of run config).",
+    url: str = Field(
+        description=f"SQLAlchemy URL of the application database; pass EnvVar({DATABASE_URL_ENV!r}) "
+        "so credentials stay out of run config.",
     )
 
     @property
     def engine(self) -> Engine:
         """A pooled engine, shared by every asset of the process."""
-        return engine_for(self.url or database_url())
+        url = _resolved(self.url)
+        if not url:
+            raise ValueError(f"no application database URL: set {DATABASE_URL_ENV}")
+        return engine_for(url)
 
 
 class MailchimpResource(ConfigurableResource):
     """Builds Mailchimp clients for an org's stored connection."""
 
+    secret_key: str | None = Field(
+        default=None,
+        description=f"Fernet key decrypting the stored API keys; pass EnvVar({SECRET_KEY_ENV!r}), never "
+        f"a literal. Empty → {SECRET_KEY_ENV} read when a client is built (uses outside Dagster).",
+    )
     base_url_template: str | None = Field(
         default=None,
         description="API base URL with a {dc} placeholder; empty → MC_MAILCHIMP_BASE_URL or "
@@ -55,7 +72,7 @@ class MailchimpResource(ConfigurableResource):
         if not connection.api_key_encrypted:
             raise ValueError(f"org {connection.org_id!r} has no stored Mailchimp API key")
         return MailchimpClient(
-            decrypt_secret(connection.api_key_encrypted),
+            decrypt_secret(connection.api_key_encrypted, load_fernet(_resolved(self.secret_key))),
             base_url_template=self.base_url_template or mailchimp_base_url(),
             max_connections=self.max_connections,
             timeout=self.timeout_seconds,
@@ -63,3 +80,17 @@ class MailchimpResource(ConfigurableResource):
             backoff_base=self.backoff_base_seconds,
             metrics=metrics,
         )
+
+
+def project_resources() -> dict[str, ConfigurableResource]:
+    """The resources of the code location: database URL and Fernet key from the environment
+    through `EnvVar` (resolved at run launch, never shown as values).
+
+    `EnvVar` has no default (an unset variable fails the run), so an unset `MC_DATABASE_URL` is
+    set here to the embedded SQLite default the CLI uses too, in every process that loads the
+    definitions (code server, run workers, the CLI's in-process runs)."""
+    os.environ.setdefault(DATABASE_URL_ENV, DEFAULT_DATABASE_URL)
+    return {
+        "app_db": AppDatabase(url=EnvVar(DATABASE_URL_ENV)),
+        "mailchimp": MailchimpResource(secret_key=EnvVar(SECRET_KEY_ENV)),
+    }

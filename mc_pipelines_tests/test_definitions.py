@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from mc_pipelines.definitions import defs
+from mc_pipelines.resources import project_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,6 +38,23 @@ def test_sync_graph_lineage_starts_at_the_application_tables():
     assert {"app/contacts", "mailchimp_member_status"} <= upstream
 
 
+def _config_defaults(resources: dict) -> dict[str, dict]:
+    return {name: r.get_resource_definition().config_schema.default_value for name, r in resources.items()}
+
+
+def test_database_url_and_secret_key_are_env_vars_never_values(monkeypatch):
+    monkeypatch.setenv("MC_DATABASE_URL", "sqlite:///do-not-show-me.db")
+    secret = os.environ["MC_SECRET_KEY"]
+    shown = _config_defaults(project_resources())  # what the launchpad and the run config show
+    assert shown["app_db"]["url"] == {"env": "MC_DATABASE_URL"}
+    assert shown["mailchimp"]["secret_key"] == {"env": "MC_SECRET_KEY"}
+    assert "do-not-show-me" not in repr(shown) and secret not in repr(shown)
+    assert _config_defaults(defs.resources) == shown
+    monkeypatch.delenv("MC_DATABASE_URL")  # unset: the embedded SQLite default, as the CLI's
+    assert _config_defaults(project_resources()) == shown
+    assert os.environ["MC_DATABASE_URL"] == "sqlite:///.data/app.db"
+
+
 def test_dagster_definitions_validate_passes(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}  # a fresh instance, not the production yaml
     result = subprocess.run(
@@ -58,3 +76,12 @@ def test_segments_are_three_assets_feeding_the_audience_sync():
     assert "segment_members" not in sync_inputs
     assert set(defs.resolve_job_def("audience_sync_job").asset_layer.selected_asset_keys) >= {
         by_name[n] for n in outputs}
+
+
+def test_project_resources_used_outside_a_run_read_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MC_DATABASE_URL", f"sqlite:///{tmp_path / 'direct.db'}")
+    resources = project_resources()
+    assert resources["app_db"].engine.url.database == str(tmp_path / "direct.db")
+    from mc_pipelines.resources import _resolved
+
+    assert _resolved(resources["mailchimp"].secret_key) == os.environ["MC_SECRET_KEY"]

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.config import mailchimp_base_url
 from mc_pipelines.errors import FixableError, OperationError
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.errors import (
@@ -22,6 +21,7 @@ from mc_pipelines.mailchimp.errors import (
 )
 from mc_pipelines.mailchimp.keys import parse_api_key
 from mc_pipelines.mailchimp.runner import run_sync
+from mc_pipelines.mailchimp.settings import mailchimp_base_url
 from mc_pipelines.store import connections
 from mc_pipelines.store.connections import Connection, NotConnectedError
 from mc_pipelines.store.secrets import encrypt_secret, load_fernet

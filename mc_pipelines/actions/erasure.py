@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.errors import OperationError
-from mc_pipelines.mailchimp.addresses import address_key, normalize_address
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.errors import AudienceNotFound, ResourceNotFound
 from mc_pipelines.mailchimp.runner import run_sync
-from mc_pipelines.resources import MailchimpResource
 from mc_pipelines.store import audit, connections, member_state
 from mc_pipelines.store.connections import Connection
-from mc_pipelines.store.contacts import withdraw_consent
-from mc_pipelines.store.tables import (
-    contacts,
-    mailchimp_member_state,
-    mailchimp_webhook_events,
-    sync_errors,
-)
+from mc_pipelines.store.contacts import contact_email, withdraw_consent
+from mc_pipelines.store.erasure import forget_contact, member_state_rows
+
+#: Builds a Mailchimp client for an org's stored connection (e.g. `MailchimpResource.client_for`).
+ClientFactory = Callable[[Connection], MailchimpClient]
 
 
 @dataclass
@@ -49,15 +44,6 @@ class ErasureOutcome:
                 "outcome": self.outcome}
 
 
-def _contact_email(engine: Engine, org_id: str, contact_id: int) -> tuple[bool, str | None]:
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(contacts.c.email).where(
-            contacts.c.org_id == org_id, contacts.c.id == contact_id)).first()
-    if row is None:
-        return False, None
-    return True, normalize_address(row.email or "") or None
-
-
 @dataclass(frozen=True)
 class ErasurePlan:
     """What an erasure will touch: (audience, email) pairs in Mailchimp and the contact's emails."""
@@ -65,18 +51,6 @@ class ErasurePlan:
     targets: frozenset[tuple[str, str]]
     emails: tuple[str, ...] = field(repr=False)
     connection: Connection | None = field(repr=False)
-
-
-def _state_match(org_id: str, contact_id: int, emails: Iterable[str]) -> sa.ColumnElement[bool]:
-    state = mailchimp_member_state.c
-    return (state.org_id == org_id) & sa.or_(
-        state.contact_id == contact_id, sa.func.lower(state.email).in_([address_key(e) for e in emails]))
-
-
-def _state_rows(engine: Engine, org_id: str, contact_id: int, emails: Iterable[str]) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        query = sa.select(mailchimp_member_state).where(_state_match(org_id, contact_id, emails))
-        return [dict(r._mapping) for r in conn.execute(query)]
 
 
 def plan_erasure(engine: Engine, org_id: str, contact_id: int) -> ErasurePlan:
@@ -87,7 +61,7 @@ def plan_erasure(engine: Engine, org_id: str, contact_id: int) -> ErasurePlan:
     some other way: an erasure request covers every copy the controller holds.
     """
     connections.require_org(engine, org_id)
-    exists, current = _contact_email(engine, org_id, contact_id)
+    exists, current = contact_email(engine, org_id, contact_id)
     by_id = member_state.rows_for_contact(engine, org_id, contact_id)
     if not exists and not by_id:
         raise OperationError(
@@ -96,7 +70,7 @@ def plan_erasure(engine: Engine, org_id: str, contact_id: int) -> ErasurePlan:
         )
     emails = sorted({r["email"] for r in by_id if r["email"]} | ({current} if current else set()))
     # the same address may be tracked under a duplicate contact: it is the same Mailchimp member
-    rows = _state_rows(engine, org_id, contact_id, emails)
+    rows = member_state_rows(engine, org_id, contact_id, emails)
     connection = connections.get_connection(engine, org_id)
     connected = bool(connection and connection.api_key_encrypted)
     targets = {(r["audience_id"], r["email"]) for r in rows if r["email"]}
@@ -135,7 +109,7 @@ def _merge_outcome(current: str | None, new: str) -> str:
     return new if current is None or _OUTCOME_RANK[new] > _OUTCOME_RANK[current] else current
 
 
-def erase_contact(engine: Engine, mailchimp: MailchimpResource, org_id: str, contact_id: int,
+def erase_contact(engine: Engine, client_for: ClientFactory, org_id: str, contact_id: int,
                   *, actor: str) -> ErasureOutcome:
     """GDPR erasure of one contact: delete-permanent in Mailchimp, then forget local copies.
 
@@ -150,23 +124,12 @@ def erase_contact(engine: Engine, mailchimp: MailchimpResource, org_id: str, con
         connection = plan.connection
 
         async def run() -> dict[tuple[str, str], str]:
-            async with mailchimp.client_for(connection) as client:
+            async with client_for(connection) as client:
                 return await _delete_in_mailchimp(client, plan.targets)
 
         for (audience, _email), result in run_sync(run()).items():
             outcome.audiences[audience] = _merge_outcome(outcome.audiences.get(audience), result)
-    lowered = [address_key(e) for e in plan.emails]
-    with engine.begin() as conn:
-        outcome.removed["mailchimp_member_state"] = conn.execute(
-            mailchimp_member_state.delete().where(_state_match(org_id, contact_id, plan.emails))).rowcount
-        outcome.removed["sync_errors"] = conn.execute(sync_errors.delete().where(
-            sync_errors.c.org_id == org_id,
-            sa.or_(sync_errors.c.contact_id == contact_id, sa.func.lower(sync_errors.c.email).in_(lowered)),
-        )).rowcount
-        outcome.removed["mailchimp_webhook_events"] = conn.execute(mailchimp_webhook_events.delete().where(
-            mailchimp_webhook_events.c.org_id == org_id,
-            sa.func.lower(mailchimp_webhook_events.c.email).in_(lowered),
-        )).rowcount
+    outcome.removed.update(forget_contact(engine, org_id, contact_id, plan.emails))
     outcome.consent_withdrawn = bool(withdraw_consent(
         engine, org_id, [contact_id], source="gdpr_erasure", detail="erased from Mailchimp on request"))
     with engine.begin() as conn:

@@ -11,6 +11,7 @@ from dagster import Config, Failure, MetadataValue, OpExecutionContext, job, op
 from pydantic import Field
 
 from mc_pipelines.actions.erasure import erase_contact
+from mc_pipelines.automation.run_config import run_config_dict
 from mc_pipelines.errors import OperationError
 from mc_pipelines.resources import AppDatabase, MailchimpResource
 from mc_pipelines.store.connections import UnknownOrgError
@@ -34,7 +35,7 @@ def erase_contact_op(context: OpExecutionContext, config: ErasureConfig, app_db:
     """Erase the configured contact; returns the audit detail (ids and outcome only)."""
     actor = config.requested_by or f"dagster:{context.run_id}"
     try:
-        outcome = erase_contact(app_db.engine, mailchimp, config.org_id, config.contact_id, actor=actor)
+        outcome = erase_contact(app_db.engine, mailchimp.client_for, config.org_id, config.contact_id, actor=actor)
     except (OperationError, UnknownOrgError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
     detail = outcome.audit_detail()
@@ -59,10 +60,8 @@ def gdpr_erasure() -> None:
 
 def erasure_run_config(org_id: str, contact_id: int, requested_by: str | None = None) -> dict[str, Any]:
     """Run config of `gdpr_erasure` for one contact."""
-    config: dict[str, Any] = {"org_id": org_id, "contact_id": contact_id}
-    if requested_by:
-        config["requested_by"] = requested_by
-    return {"ops": {ERASE_OP: {"config": config}}}
+    config = ErasureConfig(org_id=org_id, contact_id=contact_id, requested_by=requested_by or None)
+    return run_config_dict({ERASE_OP: config})
 
 
 ERASURE_JOBS = [gdpr_erasure]

@@ -4,13 +4,12 @@ concurrent run per org."""
 from dagster import AssetSelection, define_asset_job
 
 from mc_pipelines.assets.audience_sync import audience_sync
-from mc_pipelines.assets.contacts import consented_contacts, source_contacts
 from mc_pipelines.assets.member_status import mailchimp_member_status
-from mc_pipelines.assets.segments import segment_members
 from mc_pipelines.partitions import org_partitions
 
-AUDIENCE_SYNC_SELECTION = AssetSelection.assets(
-    mailchimp_member_status, source_contacts, consented_contacts, segment_members, audience_sync
+# the sync graph as the asset graph draws it: audience_sync and everything it is computed from
+AUDIENCE_SYNC_SELECTION = (
+    AssetSelection.assets(audience_sync).upstream().materializable().required_multi_asset_neighbors()
 )
 
 audience_sync_job = define_asset_job(

@@ -1,4 +1,4 @@
-"""`mc-pipelines bench`: speed, scale and memory of the sync, measured on this machine (SPEC §6).
+"""`mc-pipelines bench`: speed, scale and memory of the sync, measured on this machine.
 
 Modules: `machine` (what the figures were measured on), `environment` (a fresh PostgreSQL
 database, the emulator in its own process, a throw-away Dagster instance), `data` (large orgs

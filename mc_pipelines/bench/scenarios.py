@@ -1,4 +1,4 @@
-"""The benchmark scenarios (SPEC §6, issue 8). Each returns a `ScenarioResult`: its checks
+"""The benchmark scenarios (speed, scale and memory). Each returns a `ScenarioResult`: its checks
 (figure vs target) and the details they come from; every figure is measured in this run.
 
 - `per_member_baseline`: the same N new contacts pushed (a) one PUT per member, sequentially,

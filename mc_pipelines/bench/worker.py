@@ -75,11 +75,14 @@ def run(spec: dict) -> dict:
     measurements as a dict."""
     import resource
 
-    from dagster import DagsterEventType, DagsterInstance, execute_job
+    from dagster import DagsterEventType, DagsterInstance, EnvVar, execute_job
     from dagster._core.definitions.reconstruct import ReconstructableRepository
     from dagster._core.instance.ref import InstanceRef
 
+    from mc_pipelines.automation.run_config import sync_run_config
     from mc_pipelines.partitions import ORG_PARTITIONS_NAME
+    from mc_pipelines.resources import AppDatabase, MailchimpResource
+    from mc_pipelines.store.secrets import SECRET_KEY_ENV
 
     # As Dagster's run worker does: the job is reconstructed from the code location, and no step
     # output is kept in memory (`materialize`/`execute_in_process` keep every output for the
@@ -92,19 +95,12 @@ def run(spec: dict) -> dict:
         instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org_id])
     dry_run = bool(spec.get("dry_run", False))
     executor = spec.get("executor", "in_process")
-    run_config = {
-        "execution": {"config": {executor: {}}},
-        "ops": {
-            "audience_sync": {"config": {"dry_run": dry_run}},
-            "mailchimp_member_status": {"config": {"dry_run": dry_run}},
-        },
-        "resources": {
-            "app_db": {"config": {"url": spec["database_url"]}},
-            "mailchimp": {"config": {"base_url_template": spec["base_url_template"],
-                                     "max_connections": int(spec.get("max_connections", 10))}},
-        },
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-    }
+    run_config = sync_run_config(
+        dry_run, executor={executor: {}}, log_level="WARNING",
+        resources={"app_db": AppDatabase(url=spec["database_url"]),
+                   "mailchimp": MailchimpResource(secret_key=EnvVar(SECRET_KEY_ENV),
+                                                  base_url_template=spec["base_url_template"],
+                                                  max_connections=int(spec.get("max_connections", 10)))})
     job.get_definition()  # load the code location before the clock starts, as a run worker does
     startup = time.perf_counter() - STARTED
     with RssSampler() as sampler:

@@ -1,4 +1,4 @@
-"""`bench`: speed, scale and memory measured on this machine (SPEC §6; see bench/README.md)."""
+"""`bench`: speed, scale and memory measured on this machine (see bench/README.md)."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from dagster import BetaWarning, DagsterInstance, ExecuteInProcessResult, Previe
 from mc_pipelines.actions import erasure, sync_requests
 from mc_pipelines.automation import run_config
 from mc_pipelines.automation.erasure import ERASE_OP, erasure_run_config
+from mc_pipelines.automation.run_config import run_config_dict
 from mc_pipelines.cli.support import (
     app_engine,
     cli_actor,
@@ -37,7 +38,7 @@ def _run_job(job_name: str, instance: DagsterInstance | None = None, *, run_conf
         log_level = "DEBUG" if verbose else "WARNING"
         return defs.resolve_job_def(job_name).execute_in_process(
             instance=instance, raise_on_error=False,
-            run_config={**run_config, "loggers": {"console": {"config": {"log_level": log_level}}}},
+            run_config={**run_config, **run_config_dict(log_level=log_level)},
             **kwargs)
 
 
@@ -81,14 +82,18 @@ def cmd_sync_now(org: str, requested_by: str | None) -> int:
 @click.command("sync", help="materialize the org's audience sync now, in process, and print the summary")
 @org_option
 @click.option("--dry-run", is_flag=True, help="compute and report the plan; write nothing")
+@click.option("--allow-mass-unsubscribe", is_flag=True,
+              help="send the unsubscribes the mass-unsubscribe guard held back (this run only)")
 @verbose_option(_VERBOSE_HELP)
-def cmd_sync(org: str, dry_run: bool, verbose: bool) -> int:
+def cmd_sync(org: str, dry_run: bool, allow_mass_unsubscribe: bool, verbose: bool) -> int:
     """Materialize the org's audience sync in process, on the current Dagster instance."""
     connections.require_active_connection(app_engine(), org)
     instance = current_instance()
     run_config.ensure_org_partitions(instance, [org])
     result = _run_job("audience_sync_job", instance, partition_key=org, verbose=verbose,
-                      run_config=run_config.sync_run_config(dry_run), tags=run_config.org_tags(org))
+                      run_config=run_config.sync_run_config(
+                          dry_run, allow_mass_unsubscribe=allow_mass_unsubscribe),
+                      tags=run_config.org_tags(org))
     label = "dry run of the audience sync" if dry_run else "audience sync"
     if not result.success:
         return _report_failure(result, f"{label} of org {org}")

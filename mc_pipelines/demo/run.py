@@ -54,11 +54,12 @@ def run_job_for_org(instance: DagsterInstance, job_name: str, org_id: str, *,
                     allow_failure: bool = False) -> dict[str, dict[str, Any]]:
     """Execute one job for one org partition in process; returns metadata values per asset
     (`allow_failure`: a failed blocking check is part of the story, not an error)."""
+    from mc_pipelines.automation.run_config import run_config_dict
     from mc_pipelines.definitions import defs
 
     result = defs.resolve_job_def(job_name).execute_in_process(
         partition_key=org_id, instance=instance, tags={"org": org_id}, raise_on_error=not allow_failure,
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        run_config=run_config_dict(log_level="CRITICAL" if allow_failure else "WARNING"),
     )
     out: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():

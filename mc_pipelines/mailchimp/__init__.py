@@ -13,9 +13,11 @@
   :func:`~.runner.gather_all`;
 * :mod:`.oauth` — the OAuth metadata endpoint (data centre of a token);
 * :mod:`.keys` — parse/validate API keys (``<32 hex>-<dc>``);
+* :mod:`.settings` — where the API is: the base URL template (``MC_MAILCHIMP_BASE_URL``);
 * :mod:`.errors` — typed errors from Mailchimp's problem+json answers;
 * :mod:`.metrics` — per-run call counters for asset metadata;
 * :mod:`.redact` — keeps keys out of logs and exception texts.
 
-This package imports nothing eagerly, so importing :mod:`.addresses` never loads httpx.
+This package imports nothing eagerly, so importing :mod:`.addresses` never loads httpx; and
+nothing of ``mc_pipelines`` outside itself (an import contract in ``.importlinter`` checks it).
 """

@@ -1,7 +1,7 @@
 """Mailchimp's OAuth metadata endpoint: the data centre, API endpoint and account of a token.
 
 ``GET https://login.mailchimp.com/oauth2/metadata`` with ``Authorization: OAuth <token>``
-(MAILCHIMP.md §1).  The URL can be overridden (argument, ``MC_MAILCHIMP_OAUTH_METADATA_URL``)
+(Mailchimp's OAuth guide).  The URL can be overridden (argument, ``MC_MAILCHIMP_OAUTH_METADATA_URL``)
 so the emulator can serve it.  Mailchimp answers 200 even for a bad token, just without
 ``dc``/``api_endpoint``; that case raises :class:`InvalidApiKey`.
 """

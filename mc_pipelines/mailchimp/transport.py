@@ -47,8 +47,6 @@ from urllib.parse import quote
 
 import httpx
 
-from mc_pipelines.config import mailchimp_base_url
-
 from .errors import (
     InvalidApiKey,
     MailchimpError,
@@ -63,6 +61,7 @@ from .metrics import CallMetrics
 from .oauth import fetch_oauth_metadata
 from .oauth import oauth_metadata_url as _metadata_url
 from .redact import install_redaction_filter, mask, redact_text, register_secret
+from .settings import mailchimp_base_url
 
 __all__ = ["Transport"]
 

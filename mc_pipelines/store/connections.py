@@ -90,6 +90,17 @@ def require_active_connection(engine: Engine, org_id: str) -> Connection:
     return connection
 
 
+def orgs_with_connections(engine: Engine) -> list[dict[str, Any]]:
+    """Every org (by id) with its connection row's columns (None where it never connected)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(orgs.c.id, mailchimp_connections)
+            .select_from(orgs.outerjoin(mailchimp_connections, mailchimp_connections.c.org_id == orgs.c.id))
+            .order_by(orgs.c.id)
+        ).mappings().all()
+    return [dict(r) for r in rows]
+
+
 def list_connections(engine: Engine) -> list[Connection]:
     """Every connection row (active or not), ordered by org id."""
     with engine.connect() as conn:

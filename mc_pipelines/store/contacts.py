@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.mailchimp.addresses import address_key
+from mc_pipelines.mailchimp.addresses import address_key, normalize_address
 from mc_pipelines.store.clock import new_id, utcnow
 from mc_pipelines.store.frames import read_frame
 from mc_pipelines.store.tables import audit_log, consent_events, contacts
@@ -161,3 +161,14 @@ def consent_flags(engine: Engine, org_id: str,
             for cid, consent, deleted_at in rows:
                 found[int(cid)] = (bool(consent), deleted_at is not None)
     return found
+
+
+def contact_email(engine: Engine, org_id: str, contact_id: int) -> tuple[bool, str | None]:
+    """Whether the contact exists in the org (soft-deleted ones included), and its address
+    (`normalize_address`; None when empty)."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(contacts.c.email).where(
+            contacts.c.org_id == org_id, contacts.c.id == contact_id)).first()
+    if row is None:
+        return False, None
+    return True, normalize_address(row.email or "") or None

@@ -177,3 +177,11 @@ def follow_move(engine: Engine, org_id: str, audience_id: str, old_hash: str, ne
             state_table.c.subscriber_hash == old_hash,
         ).values(subscriber_hash=new_hash, email=new_email, moved_from_hash=old_hash,
                  status_read_at=now))
+
+
+def member_counts(engine: Engine) -> dict[str, int]:
+    """Members tracked per org (every audience), for orgs with any."""
+    with engine.connect() as conn:
+        return {org: int(n) for org, n in conn.execute(
+            sa.select(state_table.c.org_id, sa.func.count()).group_by(state_table.c.org_id)
+        ).tuples()}

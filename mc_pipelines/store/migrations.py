@@ -1,17 +1,27 @@
-"""Applies the numbered SQL files in `sql/` in order, once each, recording applied versions."""
+"""Applies the numbered SQL files in order, once each, recording applied versions.
+
+The files are package data of `mc_pipelines.store` (`mc_pipelines/store/sql/`, which the
+repository's top-level `sql/` links to), found with `importlib.resources` so an installed wheel
+migrates exactly like a checkout.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+SQL_DIR: Traversable = files("mc_pipelines.store") / "sql"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+class MigrationsNotFoundError(RuntimeError):
+    """No migration file where the schema should come from (a broken install or a wrong path)."""
 
 
 @dataclass(frozen=True)
@@ -20,13 +30,25 @@ class Migration:
 
     version: int
     name: str
-    path: Path
+    path: Traversable
 
 
-def discover(sql_dir: Path = SQL_DIR) -> list[Migration]:
-    """The migrations in `sql_dir`, ordered by version; rejects duplicate numbers."""
+def _sql_files(sql_dir: Traversable) -> list[Traversable]:
+    hint = "(is the mc_pipelines package installed with its package data?)"
+    if not sql_dir.is_dir():
+        raise MigrationsNotFoundError(f"no migrations: {sql_dir} is not a directory {hint}")
+    found = sorted((f for f in sql_dir.iterdir() if f.name.endswith(".sql") and f.is_file()),
+                   key=lambda f: f.name)
+    if not found:
+        raise MigrationsNotFoundError(f"no migrations: {sql_dir} holds no *.sql file {hint}")
+    return found
+
+
+def discover(sql_dir: Traversable = SQL_DIR) -> list[Migration]:
+    """The migrations in `sql_dir`, ordered by version; rejects duplicate numbers and raises
+    `MigrationsNotFoundError` (naming the directory) when there is none."""
     found: dict[int, Migration] = {}
-    for path in sorted(sql_dir.glob("*.sql")):
+    for path in _sql_files(sql_dir):
         match = _MIGRATION_NAME.match(path.name)
         if not match:
             raise ValueError(f"{path.name}: migration files must be named NNN_lower_snake.sql")
@@ -51,8 +73,11 @@ def applied_versions(engine: Engine) -> set[int]:
         return {row[0] for row in conn.execute(sa.text("SELECT version FROM schema_migrations"))}
 
 
-def migrate(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
-    """Apply every pending migration, each in its own transaction. Returns the names applied."""
+def migrate(engine: Engine, sql_dir: Traversable = SQL_DIR) -> list[str]:
+    """Apply every pending migration, each in its own transaction. Returns the names applied.
+
+    Raises `MigrationsNotFoundError` (before touching the database) when `sql_dir` holds none."""
+    migrations = discover(sql_dir)
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -62,7 +87,7 @@ def migrate(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
         )
     done = applied_versions(engine)
     applied = []
-    for migration in discover(sql_dir):
+    for migration in migrations:
         if migration.version in done:
             continue
         with engine.begin() as conn:

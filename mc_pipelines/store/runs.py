@@ -97,3 +97,20 @@ def latest_errors(engine: Engine, org_id: str) -> pd.DataFrame:
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(query).all(), columns=columns)
     return frame.drop_duplicates(["audience_id", "contact_id"], keep="last")
+
+
+def latest_run_error_counts(engine: Engine) -> dict[str, int]:
+    """Per org with a real (not dry) run: the number of per-row outcomes its latest one recorded."""
+    latest = (
+        sa.select(sync_runs.c.org_id, sync_runs.c.id,
+                  sa.func.row_number().over(partition_by=sync_runs.c.org_id,
+                                            order_by=sync_runs.c.started_at.desc()).label("n"))
+        .where(sync_runs.c.dry_run.is_(False))
+        .subquery()
+    )
+    with engine.connect() as conn:
+        return dict(conn.execute(
+            sa.select(latest.c.org_id, sa.func.count(sync_errors.c.id))
+            .select_from(latest.outerjoin(sync_errors, sync_errors.c.run_id == latest.c.id))
+            .where(latest.c.n == 1).group_by(latest.c.org_id)
+        ).tuples().all())

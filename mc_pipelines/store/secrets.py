@@ -1,7 +1,8 @@
 """Secrets at rest: Mailchimp API keys encrypted with Fernet, webhook secrets stored as hashes.
 
-The Fernet key comes from `MC_SECRET_KEY`; the demo generates one under `.data/secret.key`.
-Nothing here ever logs or echoes a secret.
+The Fernet key is `MC_SECRET_KEY`: Dagster runs get it through the `mailchimp` resource's
+`secret_key` field (`EnvVar`), the CLI from the environment; the demo generates one under
+`.data/secret.key`. Nothing here ever logs or echoes a secret.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from mc_pipelines.errors import FixableError
 
+SECRET_KEY_ENV = "MC_SECRET_KEY"
+
 
 class SecretKeyError(FixableError, RuntimeError):
     """`MC_SECRET_KEY` is missing, malformed, or not the key the stored secrets were encrypted with."""
 
 
 def load_fernet(raw_key: str | None = None) -> Fernet:
-    """A Fernet built from `raw_key` or `MC_SECRET_KEY`; a clear error when unusable."""
-    raw = raw_key if raw_key is not None else os.environ.get("MC_SECRET_KEY", "")
+    """A Fernet built from `raw_key` (when None, the `MC_SECRET_KEY` environment variable); a clear
+    error when unusable."""
+    raw = raw_key if raw_key is not None else os.environ.get(SECRET_KEY_ENV, "")
     raw = raw.strip()
     if not raw:
         raise SecretKeyError(

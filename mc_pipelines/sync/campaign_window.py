@@ -1,6 +1,6 @@
 """Which tracked campaigns to refresh, and campaign stats as the project stores them (pure).
 
-Refresh rule (SPEC §3.6): opens and clicks keep arriving for weeks after a send, so
+Refresh rule: opens and clicks keep arriving for weeks after a send, so
 - every campaign that is not finished — `save`, `paused`, `schedule`, `sending`, `canceling`,
   a status this module does not know, or none yet (just tracked) — is refreshed every time;
 - a `sent` campaign is refreshed while its send time is within the rolling window (default 30

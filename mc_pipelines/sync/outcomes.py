@@ -1,7 +1,7 @@
 """Per-row outcomes of Mailchimp writes, as recorded in `sync_errors.error_code`.
 
 Mailchimp's batch subscribe reports per-member errors with only two codes (`ERROR_CONTACT_EXISTS`,
-`ERROR_GENERIC`), so the outcome is read from the message text (MAILCHIMP.md §4, §10, §11).
+`ERROR_GENERIC`), so the outcome is read from the message text (Mailchimp's documented error texts).
 Single-member calls give the problem title instead; both are understood.
 
 Terminal outcomes are recorded and not retried: the data or Mailchimp's rules must change first

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from dagster import DagsterEventType, JobDefinition, execute_job, instance_for_test, reconstructable
 
-from mc_pipelines.automation.run_config import ensure_org_partitions, org_tags
+from mc_pipelines.automation.run_config import ensure_org_partitions, org_tags, run_config_dict
 from mc_pipelines_tests.conftest import PG_ADMIN_DSN
 from mc_pipelines_tests.support.app_data import (
     add_contacts,
@@ -65,11 +65,11 @@ def test_two_orgs_sync_on_postgres_storage_with_the_multiprocess_executor(
     monkeypatch.setenv("MC_DATABASE_URL", pg_app_engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("MC_MAILCHIMP_BASE_URL", emulator.base_url_template)
     assert os.environ["MC_SECRET_KEY"]
-    run_config = {"execution": {"config": {"multiprocess": {
+    run_config = run_config_dict(executor={"multiprocess": {
         "max_concurrent": 2,
         # forked from a server that already imported the project: no per-step import cost
         "start_method": {"forkserver": {"preload_modules": ["mc_pipelines.definitions"]}},
-    }}}}
+    }})
     with instance_for_test(overrides=production_instance_config) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"

@@ -28,7 +28,7 @@ with warnings.catch_warnings():  # it prefers `httpx2`, not installed; the httpx
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
-# Mailchimp's canonical samples (MAILCHIMP.md §9), one per event type
+# Mailchimp's canonical webhook samples, one per event type
 SAMPLES = {
     "subscribe": {"type": "subscribe", "fired_at": "2009-03-26 21:35:57", "data[id]": "8a25ff1d98",
                   "data[list_id]": "a6b5da1054", "data[email]": "api@mailchimp.com", "data[email_type]": "html",

@@ -22,6 +22,7 @@ from dagster import DagsterInstance
 from dagster_graphql import DagsterGraphQLClient
 
 from mailchimp_emulator.harness import EmulatorServer
+from mc_pipelines.automation.run_config import IN_PROCESS
 from mc_pipelines.demo.run import setup_demo
 from mc_pipelines_tests.e2e.browser import (
     dismiss_community_dialog,
@@ -50,9 +51,6 @@ BACKFILL_ORGS = ["acme", "globex"]  # acme again: the re-sync must write nothing
 UI_ORG = "globex"
 SYNC_GROUP = "mailchimp_sync"
 BUDGET_SECONDS = 170
-# Steps in the run process: the same asset code, without a Python start-up per step (the default
-# multiprocess executor doubles the run time on a 2-core machine).
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
 def _elapsed(started: float) -> str:

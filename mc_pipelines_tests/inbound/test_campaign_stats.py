@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from mc_pipelines.assets.campaigns import campaign_stats
+from mc_pipelines.assets.campaigns import CampaignStatsConfig, campaign_stats
 from mc_pipelines.store import campaigns as campaign_store
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.store.connections import disconnect
@@ -85,7 +85,7 @@ def test_stats_follow_mailchimp_within_the_window_only(app_engine, emulator, dag
         "Unique opens / emails sent, a fraction in 0..1"}
 
     wide = materialize_one(dagster_instance, campaign_stats, "shop", app_engine, emulator,
-                           window_days=60)
+                           CampaignStatsConfig(window_days=60))
     assert wide["campaigns_refreshed"] == 4  # the old one is back inside a 60-day window
     assert _rows(app_engine, "shop")["old"].open_rate == pytest.approx(0.6)
 

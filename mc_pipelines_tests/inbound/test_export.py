@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from openpyxl import load_workbook
 
-from mc_pipelines.assets.export import EXPORT_COLUMNS, contacts_export
+from mc_pipelines.assets.export import EXPORT_COLUMNS, ContactsExportConfig, contacts_export
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import member_state, runs
 from mc_pipelines_tests.support.app_data import (
@@ -57,7 +57,7 @@ def test_export_writes_every_contact_with_status_and_tags(app_engine, emulator, 
                                                          tmp_path):
     audience = _seed(app_engine, emulator)
     meta = materialize_one(dagster_instance, contacts_export, "exporter", app_engine, emulator,
-                           directory=str(tmp_path))
+                           ContactsExportConfig(directory=str(tmp_path)))
     csv_path, xlsx_path = Path(meta["csv_path"]), Path(meta["xlsx_path"])
     assert csv_path == tmp_path / "exporter" / "contacts.csv" and xlsx_path.exists()
     assert (meta["rows"], meta["contacts"], meta["audiences"]) == (12, 6, 2)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from mc_pipelines.assets.member_status import mailchimp_member_status
+from mc_pipelines.assets.member_status import MemberStatusConfig, mailchimp_member_status
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import cursors, member_state
 from mc_pipelines.store.clock import utcnow
@@ -80,7 +80,7 @@ def test_cursor_advances_and_a_repull_changes_nothing(app_engine, emulator, dags
 
     def pull(**config):
         return materialize_one(dagster_instance, mailchimp_member_status, "cursorco", app_engine,
-                               emulator, **config)
+                               emulator, MemberStatusConfig(**config))
 
     first = pull()
     assert first["members_changed"] == 6 and first["state_rows_changed"] == 6  # last_changed learnt

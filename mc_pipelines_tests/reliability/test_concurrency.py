@@ -1,4 +1,4 @@
-"""Concurrency (SPEC §4, §7): two runs for the same org launched together are serialised by the run
+"""Concurrency: two runs for the same org launched together are serialised by the run
 queue, and the audience ends correct.
 
 A real Dagster instance with the project's own `run_coordinator` section of `dagster.yaml`
@@ -29,6 +29,7 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.load_target import EmptyWorkspaceTarget
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
+from mc_pipelines.automation.run_config import IN_PROCESS
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines_tests.support.app_data import (
     add_contacts,
@@ -46,7 +47,6 @@ from mc_pipelines_tests.support.reliability import (
 from mc_pipelines_tests.support.secret_scan import scanned_instance
 
 DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}  # steps in the run worker, not subprocesses
 
 
 def audience_sync_job():

@@ -1,4 +1,4 @@
-"""Consent (SPEC §7), property-based, against the real push and pull and the emulator.
+"""Consent, property-based, against the real push and pull and the emulator.
 
 Each generated case is a small org (1-5 contacts drawn from an address pool with case variants
 and duplicates, consent on or off, tags, departments, two segments) synced once, then taken

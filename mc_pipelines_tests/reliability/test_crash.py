@@ -1,4 +1,4 @@
-"""Crash (SPEC §7): a sync process SIGKILLed at several points mid-push, then re-run, converges to
+"""Crash: a sync process SIGKILLed at several points mid-push, then re-run, converges to
 the exact desired state; and at every kill point the state table never claims more than
 Mailchimp holds.
 

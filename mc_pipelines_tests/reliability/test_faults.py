@@ -1,4 +1,4 @@
-"""Faults (SPEC §7): with 10% 5xx, 5% 429 and 2% dropped connections injected (seeded) on every
+"""Faults: with 10% 5xx, 5% 429 and 2% dropped connections injected (seeded) on every
 Mailchimp API call of the org's account, a first sync of 5,000 contacts with segments and tags,
 then a second sync after a round of changes (consent flips, Mailchimp-side unsubscribes and
 cleans, marketer tags, renames, segment moves, email changes, deletions, a segment replaced),

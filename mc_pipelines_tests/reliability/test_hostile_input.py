@@ -1,4 +1,4 @@
-"""Hostile input (SPEC §7): bad keys, audiences, org ids, addresses, oversize and hostile strings,
+"""Hostile input: bad keys, audiences, org ids, addresses, oversize and hostile strings,
 merge-field and segment mistakes. Each case asserts the exact error text an operator reads (or
 the exact per-row outcome), and that nothing was lost or written: no connection row, no audit
 row, no Mailchimp write, no member state; valid contacts of the same org still synced.

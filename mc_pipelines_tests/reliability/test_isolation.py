@@ -1,4 +1,4 @@
-"""Isolation (SPEC §7): a run for one org never reads, writes or reports another org's data.
+"""Isolation: a run for one org never reads, writes or reports another org's data.
 
 Two orgs share addresses (same people, different case), each connected to its own emulator
 account. Org B is synced first, so it has contacts, segments, state, runs, audit rows and a

@@ -1,4 +1,4 @@
-"""Secrets (SPEC §7): API keys encrypted at rest (the raw key is in neither the SQLite file nor any
+"""Secrets: API keys encrypted at rest (the raw key is in neither the SQLite file nor any
 PostgreSQL row), webhook secrets stored only as hashes, a wrong `MC_SECRET_KEY` fails with a clear
 error, and the session-wide secret scan (`secret_scan.py`) is able to find a leak.
 """
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from mc_pipelines.actions.connections import connect_org
+from mc_pipelines.automation.run_config import run_config_dict
 from mc_pipelines.store import tables
 from mc_pipelines.store.connections import get_connection
 from mc_pipelines.store.secrets import (
@@ -224,7 +225,7 @@ def test_the_secret_scan_finds_planted_keys(emulator):
         def leaky(context) -> None:
             context.log.info(f"calling Mailchimp with {key}")
 
-        quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # event log only
+        quiet = run_config_dict(log_level="CRITICAL")  # event log only
         assert materialize_to_memory([leaky], instance=instance, run_config=quiet).success
         assert secret_scan.collect_instance(instance, "planted instance", scan=scan) > 5
     scan.add_text("cli stdout", "Authorization: Basic " + base64.b64encode(f"anystring:{key}".encode()).decode())

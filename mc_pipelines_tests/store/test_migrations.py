@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
 import sqlalchemy as sa
 
 from mc_pipelines.store import connections, contacts, member_state, runs
-from mc_pipelines.store.migrations import applied_versions, discover, migrate
+from mc_pipelines.store.db import create_db_engine
+from mc_pipelines.store.migrations import (
+    MigrationsNotFoundError,
+    applied_versions,
+    discover,
+    migrate,
+)
 from mc_pipelines.store.tables import contact_segments, metadata, orgs
 from mc_pipelines.store.tables import contacts as contacts_table
 
@@ -16,6 +23,25 @@ from mc_pipelines.store.tables import contacts as contacts_table
 def test_migrations_are_idempotent_and_recorded(app_engine):
     assert migrate(app_engine) == []
     assert applied_versions(app_engine) == {m.version for m in discover()}
+
+
+def test_migrations_ship_with_the_package():
+    assert [m.name for m in discover()][:2] == ["001_app_schema.sql", "002_sync_state.sql"]
+
+
+@pytest.mark.parametrize("where", ["empty", "missing"])
+def test_migrate_fails_loudly_when_it_finds_no_migration(tmp_path, where):
+    sql_dir = tmp_path / "sql"
+    if where == "empty":
+        sql_dir.mkdir()
+        (sql_dir / "README.txt").write_text("not a migration")
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    try:
+        with pytest.raises(MigrationsNotFoundError, match=str(sql_dir)):
+            migrate(engine, sql_dir)
+        assert sa.inspect(engine).get_table_names() == []  # nothing written
+    finally:
+        engine.dispose()
 
 
 def test_core_tables_match_the_ddl(app_engine):

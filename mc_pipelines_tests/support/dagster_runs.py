@@ -5,27 +5,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import AssetsDefinition, DagsterInstance, materialize
+from dagster import (
+    AssetsDefinition,
+    Config,
+    DagsterInstance,
+    EnvVar,
+    load_assets_from_modules,
+    materialize,
+)
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.assets.audience_sync import audience_sync
-from mc_pipelines.assets.contacts import consented_contacts, source_contacts
-from mc_pipelines.assets.member_status import mailchimp_member_status
-from mc_pipelines.assets.segments import segment_members
+from mc_pipelines.automation.jobs import AUDIENCE_SYNC_SELECTION
+from mc_pipelines.automation.run_config import run_config_dict, sync_run_config
+from mc_pipelines.definitions import ASSET_MODULES, defs
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.resources import AppDatabase, MailchimpResource
 
 
 def resources_for(engine: Engine, emulator, **mailchimp: Any) -> dict[str, Any]:
-    """Real resources pointing at the test database and the emulator."""
+    """Real resources pointing at the test database and the emulator; the Fernet key comes through
+    `EnvVar("MC_SECRET_KEY")` as in `definitions.py`."""
     return {
         "app_db": AppDatabase(url=engine.url.render_as_string(hide_password=False)),
-        "mailchimp": MailchimpResource(base_url_template=emulator.base_url_template,
+        "mailchimp": MailchimpResource(secret_key=EnvVar("MC_SECRET_KEY"),
+                                       base_url_template=emulator.base_url_template,
                                        backoff_base_seconds=0.01, **mailchimp),
     }
 
 
-SYNC_ASSETS = [mailchimp_member_status, source_contacts, consented_contacts, segment_members, audience_sync]
+def _selected_assets() -> list[AssetsDefinition]:
+    keys = AUDIENCE_SYNC_SELECTION.resolve(defs.resolve_asset_graph())
+    return [a for a in load_assets_from_modules(ASSET_MODULES)
+            if isinstance(a, AssetsDefinition) and a.keys & keys]
+
+
+# the audience sync job's assets, taken from its selection (not a list kept in step by hand)
+SYNC_ASSETS = _selected_assets()
 
 
 def materialize_sync(instance: DagsterInstance, org_id: str, engine: Engine, emulator, *,
@@ -37,10 +52,7 @@ def materialize_sync(instance: DagsterInstance, org_id: str, engine: Engine, emu
     more `mailchimp_member_status` config (e.g. `full_refresh`, `page_size`)."""
     if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org_id):
         instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org_id])
-    run_config = {"ops": {
-        "audience_sync": {"config": {"dry_run": dry_run, **(sync_config or {})}},
-        "mailchimp_member_status": {"config": {"dry_run": dry_run, **(status_config or {})}},
-    }}
+    run_config = sync_run_config(dry_run, sync=sync_config, status=status_config)
     return materialize(SYNC_ASSETS, partition_key=org_id, instance=instance, run_config=run_config,
                        resources=resources_for(engine, emulator, **mailchimp),
                        raise_on_error=raise_on_error, tags={"org": org_id})
@@ -56,12 +68,13 @@ def metadata_of(result, asset: str) -> dict[str, Any]:
 
 
 def materialize_one(instance: DagsterInstance, asset: AssetsDefinition, org_id: str, engine: Engine,
-                    emulator, **config: Any) -> dict[str, Any]:
-    """Materialize one org-partitioned asset on real resources; returns its metadata values."""
+                    emulator, config: Config | None = None) -> dict[str, Any]:
+    """Materialize one org-partitioned asset (with its typed `config`, if any) on real resources;
+    returns its metadata values."""
     if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org_id):
         instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org_id])
     name = asset.key.to_user_string()
     result = materialize([asset], partition_key=org_id, instance=instance,
-                         run_config={"ops": {name: {"config": config}}} if config else None,
+                         run_config=run_config_dict({asset.op.name: config} if config is not None else None),
                          resources=resources_for(engine, emulator), tags={"org": org_id})
     return metadata_of(result, name)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from dagster import RetryPolicy, materialize
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.automation.run_config import sync_run_config
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.store import tables
 from mc_pipelines_tests.support.app_data import T0, add_segment, contact_row
@@ -283,10 +284,7 @@ def run_sync(instance, org_id: str, engine: Engine, emulator, *, batch_size: int
     """Materialize the sync graph for one org with run config the stock helper does not expose."""
     if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org_id):
         instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org_id])
-    run_config: dict[str, Any] = {"ops": {
-        "audience_sync": {"config": {"dry_run": dry_run, "batch_size": batch_size}},
-        "mailchimp_member_status": {"config": {"dry_run": dry_run, "page_size": page_size}},
-    }}
+    run_config = sync_run_config(dry_run, batch_size=batch_size, page_size=page_size)
     return materialize(SYNC_ASSETS, partition_key=org_id, instance=instance, run_config=run_config,
                        resources=resources_for(engine, emulator, **mailchimp),
                        raise_on_error=raise_on_error, tags={"org": org_id, **(tags or {})})

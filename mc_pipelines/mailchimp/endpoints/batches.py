@@ -1,4 +1,4 @@
-"""Batch operations: Mailchimp's asynchronous ``/batches`` endpoint (MAILCHIMP.md §7).
+"""Batch operations: Mailchimp's asynchronous ``/batches`` endpoint.
 
 :meth:`BatchCalls.batch_operations` submits ≤ 500 operations per batch (several batches at once,
 within the transport's connection cap), polls ``GET /batches/{id}`` with backoff until

@@ -1,0 +1,1 @@
+mc_pipelines/store/sql
