@@ -152,7 +152,7 @@ class World:
     def erase(self, cid: int):
         """GDPR erasure of the contact (the operator action, over the real client)."""
         mailchimp = resources_for(self.engine, self.emulator)["mailchimp"]
-        return erase_contact(self.engine, mailchimp, self.org_id, cid, actor="test")
+        return erase_contact(self.engine, mailchimp.client_for, self.org_id, cid, actor="test")
 
     # -- Mailchimp, as a GET returns it ------------------------------------------------------
     def member(self, email: str, audience_id: str | None = None) -> dict[str, Any] | None:
