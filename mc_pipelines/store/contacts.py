@@ -143,6 +143,20 @@ def contact_ids_by_address(engine: Engine, org_id: str,
     return found
 
 
+def withdrawn_live_contacts(engine: Engine, org_id: str) -> list[tuple[int, str]]:
+    """(id, email) of the org's live contacts without consent that withdrew it at some point (a
+    `withdrawn` consent event): the records whose withdrawal may be the latest consent change of
+    an address another live record still consents with (LIFECYCLE A4)."""
+    withdrew = sa.select(consent_events.c.contact_id).where(
+        consent_events.c.org_id == org_id, consent_events.c.kind == "withdrawn")
+    query = sa.select(contacts.c.id, contacts.c.email).where(
+        contacts.c.org_id == org_id, contacts.c.deleted_at.is_(None),
+        contacts.c.marketing_consent.is_(False), contacts.c.email.is_not(None),
+        contacts.c.id.in_(withdrew))
+    with engine.connect() as conn:
+        return [(int(cid), str(email)) for cid, email in conn.execute(query)]
+
+
 def address_key(email: object) -> str | None:
     """The address as every matching place compares it: normalised and lower-cased."""
     normalised = normalise_email(email) if email is not None else None
