@@ -85,6 +85,9 @@ async def sync_org(client: MailchimpClient, engine: Engine, org_id: str, desired
             for o in live if o.plan is not None])
         for outcome, report in zip([o for o in live if o.plan is not None], reports, strict=True):
             outcome.report = report
+            if outcome.readback is not None:  # ownership learnt by reading lost creates back
+                report.add("created", outcome.readback.created)
+                report.add("linked", outcome.readback.linked)
     return outcomes
 
 

@@ -185,7 +185,10 @@ class AudiencePusher:
                 exists.append(row)
             else:
                 self._outcome(row, error.email, code, error.message)
-                saved.append(self._not_created(row, code, now))
+                # the whole call failed: Mailchimp may have applied it, so the intent stays and
+                # the next run reads the member back (B5) instead of assuming it absent
+                lost = at if error.code == "request_failed" else None
+                saved.append(self._not_created(row, code, now, lost_at=lost))
         await self._save(saved, ["ownership", "status", "status_origin", "status_read_at", "intent",
                                  "intent_at", "payload_hash", "parked", "mailchimp_contact_id"])
         if exists:
@@ -198,9 +201,15 @@ class AudiencePusher:
                 "payload_hash": row["payload_hash"], "parked": None,
                 "mailchimp_contact_id": member.get("contact_id")}
 
-    def _not_created(self, row: dict[str, Any], code: str, now: Any) -> dict[str, Any]:
+    def _not_created(self, row: dict[str, Any], code: str, now: Any,
+                     lost_at: Any = None) -> dict[str, Any]:
         retry = code in RETRYABLE_OUTCOMES
         self.report.add("failed" if retry else "parked")
+        if lost_at is not None:  # unknown outcome: the create intent stays, to be read back
+            return {"subscriber_hash": row["subscriber_hash"], "ownership": lc.NO_MEMBER,
+                    "status": lc.UNKNOWN, "status_origin": None, "status_read_at": None,
+                    "intent": lc.INTENT_CREATE, "intent_at": lost_at, "payload_hash": None,
+                    "parked": None, "mailchimp_contact_id": None}
         return {"subscriber_hash": row["subscriber_hash"], "ownership": lc.NO_MEMBER,
                 "status": lc.ABSENT, "status_origin": None, "status_read_at": now, "intent": None,
                 "intent_at": None, "payload_hash": None if retry else row["payload_hash"],

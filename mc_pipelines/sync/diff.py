@@ -174,8 +174,8 @@ class _Planner:
         update = editable & ~same_payload
         for i in np.flatnonzero(member & _isin(status, {lc.ARCHIVED, lc.CLEANED, lc.TRANSACTIONAL})).tolist():
             self._skip_desired(i, str(status[i]))
-        for i in np.flatnonzero(leave_linked & ~same_payload).tolist():
-            self._skip_desired(i, "linked_left_alone")
+        for i in np.flatnonzero(leave_linked & ~same_payload & _isin(status, lc.EDITABLE)).tolist():
+            self._skip_desired(i, "linked_left_alone")  # the others are listed for their status
         self._resubscribe(np.flatnonzero(member & (status == lc.UNSUBSCRIBED) & ~leave_linked), at)
 
         tags_for = create | editable

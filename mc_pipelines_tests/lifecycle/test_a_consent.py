@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mc_pipelines_tests.lifecycle.world import World, earlier
 
 
@@ -217,3 +219,23 @@ def test_A10_every_consent_change_is_audited_without_personal_data(world: World)
             assert row["detail"] == {"contact_id": row["detail"]["contact_id"], "source": "mailchimp"}
         text = json.dumps(row["detail"]) + str(row["actor"])
         assert "@" not in text and "Annabel" not in text and "a10.example" not in text
+
+
+@pytest.mark.skip(reason="needs emulator: webhook deliveries (unsubscribe events POSTed to the "
+                         "audience's webhook URL)")
+def test_A5_mailchimp_unsubscribe_by_webhook_withdraws_every_record_of_the_address(world: World):
+    live = world.add("ann@a5w.example.org")
+    tabbed = world.add("\tAnn@A5w.example.org\u00a0")
+    deleted = world.add(" ann@a5w.example.org\u200b")
+    world.delete(deleted)
+    world.sync()
+    world.webhooks_to_receiver()  # the audience's webhook points at the project's receiver
+    world.person("ann@a5w.example.org", "unsubscribe")
+    world.emulator.deliver_webhooks(world.api_key)
+    for cid in (live, tabbed, deleted):  # before any pull
+        assert world.consent(cid) is False
+        assert world.trail(cid) == [("given", "app"), ("withdrawn", "mailchimp")]
+    before = world.writes()
+    world.sync()
+    assert world.status("ann@a5w.example.org") == "unsubscribed"
+    assert world.writes() == before
