@@ -42,8 +42,9 @@ from mc_pipelines.sync.diff import AudiencePlan
 from mc_pipelines.sync.outcomes import RETRYABLE_OUTCOMES, classify_row_error
 from mc_pipelines.sync.timestamps import parse_mailchimp_time
 
-COUNTS = ("created", "linked", "updated", "email_changed", "unsubscribed", "resubscribed",
-          "reconfirmation_requested", "tags_added", "tags_removed", "failed", "parked")
+COUNTS = ("created", "linked", "updated", "email_changed", "email_change_refused", "unsubscribed",
+          "resubscribed", "reconfirmation_requested", "tags_added", "tags_removed", "failed",
+          "parked")
 
 
 @dataclass
@@ -122,6 +123,7 @@ class AudiencePusher:
         for row, (member, error) in zip(rows, answers, strict=True):
             if member is None:
                 self._outcome(row, row["email"], "email_change_refused", str(error))
+                self.report.add("email_change_refused")
                 refused.append(row)
                 continue
             old = by_hash.loc[row["old_hash"]].to_dict()

@@ -298,7 +298,8 @@ def test_B10_refused_address_change_unsubscribes_the_old_member(world: World):
     assert world.status("bob.new@b10.example.org") == "subscribed"
     assert world.tags("bob.new@b10.example.org") == {"Marketer"}
     meta = world.meta()
-    assert meta["email_changed"] == 0 and meta["unsubscribed"] == 1
+    assert meta["email_changed"] == 0 and meta["email_change_refused"] == 1
+    assert meta["unsubscribed"] == 1
     assert meta["linked"] == 1 and meta["created"] == 0  # the member was there before
     assert f"| {bob} | bob.new@b10.example.org | email_change_refused |" in meta["error_samples"]
     world.sync()
