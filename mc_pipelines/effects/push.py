@@ -220,11 +220,15 @@ class AudiencePusher:
     async def _read_back_creates(self, rows: list[dict[str, Any]], at: Any) -> None:
         """"Already a list member": read each back — the project's own earlier create (its answer
         was lost) or a member that existed before (linked, with the status read) (B5)."""
-        members = await asyncio.gather(*[self._get(r["email"]) for r in rows])
+        answers = await asyncio.gather(*[self._get(r["email"]) for r in rows])
         now = utcnow()
         saved = []
         changes = []
-        for row, member in zip(rows, members, strict=True):
+        for row, (member, error) in zip(rows, answers, strict=True):
+            if error is not None:  # not read: the create intent stays, the next run reads it back
+                self._outcome(row, row["email"], _error_code(error), str(error))
+                self.report.add("failed")
+                continue
             state = {"ownership": lc.NO_MEMBER, "intent": lc.INTENT_CREATE, "intent_at": at}
             outcome = lc.after_read(state, member, now)
             if outcome.opted_out and member is not None:
@@ -237,9 +241,11 @@ class AudiencePusher:
                 values["payload_hash"] = row["payload_hash"]
                 self.absent.discard(row["subscriber_hash"])
                 self.report.add("created")
-            else:
+            elif values.get("ownership") == lc.LINKED:
                 values["payload_hash"] = None  # a linked member's fields are brought up to date next
                 self.report.add("linked")
+            else:  # gone between the refusal and the read: created again next run
+                self.report.add("failed")
             saved.append(values)
         await self._save(saved, ["ownership", "status", "status_origin", "status_read_at", "intent",
                                  "intent_at", "payload_hash", "prior_tags", "mailchimp_contact_id"])
@@ -326,11 +332,16 @@ class AudiencePusher:
                 raise
             return None, exc
 
-    async def _get(self, email: str) -> dict[str, Any] | None:
+    async def _get(self, email: str) -> tuple[dict[str, Any] | None, MailchimpError | None]:
+        """The member (None when Mailchimp does not hold it), or the error that kept it unread."""
         try:
-            return await self.client.get_member(self.audience_id, email)
+            return await self.client.get_member(self.audience_id, email), None
         except ResourceNotFound:
-            return None
+            return None, None
+        except MailchimpError as exc:
+            if isinstance(exc, ACCOUNT_LEVEL_ERRORS):
+                raise
+            return None, exc
 
     # -- managed tags ----------------------------------------------------------------------------
     async def tags(self, adds: pd.DataFrame, removes: pd.DataFrame, current: dict[str, set[str]]) -> None:

@@ -20,12 +20,14 @@ from sqlalchemy.engine import Engine
 
 from mc_pipelines.effects.consent import OPT_OUT, RESUBSCRIBE, MailchimpChange, apply_changes
 from mc_pipelines.mailchimp.client import MailchimpClient
-from mc_pipelines.mailchimp.errors import ResourceNotFound
+from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS, MailchimpError, ResourceNotFound
 from mc_pipelines.store import member_state
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.store.contacts import address_key
 from mc_pipelines.sync import lifecycle as lc
 from mc_pipelines.sync.timestamps import parse_mailchimp_time
+
+UNREAD: dict[str, Any] = {}  # a member that could not be read (a sentinel, compared by identity)
 
 
 @dataclass
@@ -64,6 +66,8 @@ async def resolve(client: MailchimpClient, engine: Engine, org_id: str, audience
     saves: list[dict[str, Any]] = []
     changes: list[MailchimpChange] = []
     for row, member in zip(rows, members, strict=True):
+        if member is UNREAD:
+            continue
         outcome = lc.after_read(row, member, now)
         saves.append({"subscriber_hash": row["subscriber_hash"], **outcome.values})
         if row.get("ownership") != outcome.values.get("ownership"):
@@ -82,7 +86,7 @@ async def resolve(client: MailchimpClient, engine: Engine, org_id: str, audience
             report.resubscribed.add(row["subscriber_hash"])
             changes.append(MailchimpChange(row["email"], RESUBSCRIBE, at,
                                            f"re-subscribed in Mailchimp (audience {audience_id})"))
-    report.read = len(rows)
+    report.read = sum(1 for m in members if m is not UNREAD)
     consent = await asyncio.to_thread(apply_changes, engine, org_id, changes, dry_run=dry_run)
     report.consent_withdrawn, report.consent_given = consent.withdrawn, consent.given
     kept = set(consent.kept)
@@ -99,10 +103,16 @@ async def resolve(client: MailchimpClient, engine: Engine, org_id: str, audience
 
 
 async def _read(client: MailchimpClient, audience_id: str, email: str) -> dict[str, Any] | None:
+    """The member, None when Mailchimp does not hold it, or `UNREAD` when it could not be read
+    (the row keeps its intent or unknown status: planned as `status_unknown`, read next run)."""
     try:
         return await client.get_member(audience_id, email)
     except ResourceNotFound:
         return None
+    except MailchimpError as exc:
+        if isinstance(exc, ACCOUNT_LEVEL_ERRORS):
+            raise
+        return UNREAD
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
