@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from mc_pipelines.effects.push import PushReport, push_audience
 from mc_pipelines.effects.readback import Readback, resolve
-from mc_pipelines.mailchimp.addresses import address_key
+from mc_pipelines.mailchimp.addresses import address_key, subscriber_hash
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.errors import AudienceNotFound
 from mc_pipelines.store import contacts
@@ -68,6 +68,8 @@ async def sync_org(client: MailchimpClient, engine: Engine, org_id: str, desired
         outcome.readback = readback
         by_audience[outcome.audience_id] = audience_state
         opted_out |= readback.withdrawn_hashes
+    # an address whose latest consent change is a withdrawal on another live record (A4)
+    opted_out |= await asyncio.to_thread(_withdrawn_duplicates, engine, org_id, desired)
     # an opt-out found on read-back withdrew the address's consent after the cohort was built
     if opted_out:
         desired = desired[~desired["subscriber_hash"].isin(opted_out)]
@@ -83,6 +85,9 @@ async def sync_org(client: MailchimpClient, engine: Engine, org_id: str, desired
             for o in live if o.plan is not None])
         for outcome, report in zip([o for o in live if o.plan is not None], reports, strict=True):
             outcome.report = report
+            if outcome.readback is not None:  # ownership learnt by reading lost creates back
+                report.add("created", outcome.readback.created)
+                report.add("linked", outcome.readback.linked)
     return outcomes
 
 
@@ -101,6 +106,35 @@ async def _check(client: MailchimpClient, outcome: AudienceOutcome,
     if problems:
         raise MergeFieldMapError("merge field mapping does not fit the audience: " + "; ".join(
             f"audience {outcome.audience_id}: {p}" for p in problems))
+
+
+def _withdrawn_duplicates(engine: Engine, org_id: str, desired: pd.DataFrame) -> set[str]:
+    """Hashes of desired addresses whose latest consent change, over every live record with that
+    address, is a withdrawal (LIFECYCLE A4): the cohort keeps the address because a stale
+    duplicate still consents, yet the person withdrew after that consent. A tie counts as a
+    withdrawal."""
+    candidates = contacts.withdrawn_live_contacts(engine, org_id)
+    if not candidates or desired.empty:
+        return set()
+    wanted = set(desired["subscriber_hash"])
+    emails = {}
+    for _cid, email in candidates:
+        key = contacts.address_key(email)
+        if key and (h := subscriber_hash(key)) in wanted:
+            emails[key] = h
+    if not emails:
+        return set()
+    by_address = contacts.contact_ids_by_address(engine, org_id, list(emails))
+    ids = [i for v in by_address.values() for i in v]
+    flags = contacts.consent_flags(engine, org_id, ids)
+    latest = contacts.latest_consent_changes(
+        engine, org_id, [i for i in ids if i in flags and not flags[i][1]])
+    withdrawn = set()
+    for key, h in emails.items():
+        changes = [latest[i] for i in by_address.get(key, []) if i in latest]
+        if changes and max(changes, key=lambda c: (c[1], c[0] == "withdrawn"))[0] == "withdrawn":
+            withdrawn.add(h)
+    return withdrawn
 
 
 def _contexts(engine: Engine, org_id: str, desired: pd.DataFrame,

@@ -8,7 +8,8 @@ apply one rule:
   opt-out (A9: a newer app consent is never erased; re-consent then follows A8);
 - a subscribe made in Mailchimp after an opt-out (a signup form) gives consent back, unless the
   contact withdrew it in the app after that subscribe;
-- every consent change writes a `consent_events` row (source `mailchimp`) and an audit row.
+- every consent change writes a `consent_events` row (source `mailchimp`, at Mailchimp's time of
+  the change) and an audit row.
 """
 
 from __future__ import annotations
@@ -67,12 +68,15 @@ def apply_changes(engine: Engine, org_id: str, changes: Iterable[MailchimpChange
             move = [i for i in ids if not _newer(latest.get(i), "withdrawn", change.at)]
         if dry_run or not move:
             continue
+        # the event carries Mailchimp's time of the change, not the time the project learnt it:
+        # a later change in Mailchimp (a re-subscribe right after an opt-out was pulled) then
+        # compares as newer, as it is (A6)
         if change.kind == OPT_OUT:
             outcome.withdrawn += contacts.withdraw_consent(engine, org_id, move, source=SOURCE,
-                                                           detail=change.detail)
+                                                           detail=change.detail, at=change.at)
         else:
             outcome.given += contacts.give_consent(engine, org_id, move, source=SOURCE,
-                                                   detail=change.detail)
+                                                   detail=change.detail, at=change.at)
     return outcome
 
 

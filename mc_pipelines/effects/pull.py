@@ -13,7 +13,8 @@ are read, sorted by `last_changed`. Each page is applied as it arrives:
   in Mailchimp moves the member's state, a managed tag removed by hand is re-applied next push.
   Members the project does not track are never added to the state, but their opt-outs still
   withdraw consent. Archived members, which Mailchimp lists only on request, are read by a second
-  scan with its own cursor.
+  scan with its own cursor; an untracked archived member whose address is a contact's is added as
+  a linked, archived member, so the push never un-archives it by a create (B6).
 
 Paging by key, not by offset. Plain offset paging over `sort_field=last_changed` skips members:
 when a member already read changes (or is archived) during the scan it leaves its place in the
@@ -59,6 +60,8 @@ from mc_pipelines.mailchimp.errors import AudienceNotFound
 from mc_pipelines.mailchimp.limits import PAGE_LIMIT
 from mc_pipelines.store import cursors, member_state, runs
 from mc_pipelines.store.clock import utcnow
+from mc_pipelines.store.contacts import address_key, contact_ids_by_address
+from mc_pipelines.sync import lifecycle as lc
 from mc_pipelines.sync.pull_plan import PULLED_COLUMNS, PulledMember, plan_page
 
 CURSOR_OVERLAP = timedelta(seconds=1)
@@ -69,6 +72,8 @@ MAX_RESTARTS = 100
 PREVIEW_LIMIT = 20
 # Archived members are not listed without a status filter: a second scan reads them (B6).
 ARCHIVED_SCOPE = "archived"
+ADOPTED_COLUMNS = ("contact_id", "email", "status", "ownership", "status_origin", "status_read_at",
+                   "prior_tags", "mailchimp_tags", "last_changed", "mailchimp_contact_id")
 
 
 class MemberScan:
@@ -183,10 +188,15 @@ class _PageApplier:
         self.result.archived_in_mailchimp += sum(
             1 for h, v in plan.updates.items() if v.get("status") == "archived"
             and baseline[h].get("status") != "archived")
+        adopted = self._archived_contacts(page, baseline, plan, now) \
+            if cursor_scope == ARCHIVED_SCOPE else []
+        self.result.archived_in_mailchimp += len(adopted)
         if self.dry_run:
             self.overlay.update(plan.updates)
         else:
             member_state.update_existing(self.engine, self.org_id, audience_id, plan.updates)
+            if adopted:
+                member_state.save_rows(self.engine, self.org_id, adopted, ADOPTED_COLUMNS)
             for old, member in plan.moves:
                 member_state.follow_move(self.engine, self.org_id, audience_id, old,
                                          member.subscriber_hash, member.email, now)
@@ -205,6 +215,29 @@ class _PageApplier:
         self.result.members_seen = len(self.seen)
         self.result.known_members_seen = len(self.known)
         self.result.state_rows_changed += len(plan.updates)
+
+    def _archived_contacts(self, page: list[PulledMember], baseline: dict[str, dict[str, Any]],
+                           plan: Any, now: datetime) -> list[dict[str, Any]]:
+        """State rows for archived members the project does not track yet whose address is a
+        contact's (B6): archived before the project met the address, they are linked members
+        the push must leave archived — a create would un-archive them."""
+        moved = {m.subscriber_hash for _old, m in plan.moves}
+        found = [m for m in page if m.status == lc.ARCHIVED and m.subscriber_hash not in baseline
+                 and m.subscriber_hash not in moved]
+        if not found:
+            return []
+        by_address = contact_ids_by_address(self.engine, self.org_id, [m.email for m in found])
+        rows = []
+        for m in found:
+            ids = by_address.get(address_key(m.email) or "")
+            if ids:
+                rows.append({"audience_id": self.result.audience_id,
+                             "subscriber_hash": m.subscriber_hash, "contact_id": min(ids),
+                             "email": m.email, "status": lc.ARCHIVED, "ownership": lc.LINKED,
+                             "status_origin": lc.MAILCHIMP, "status_read_at": now,
+                             "prior_tags": m.tags, "mailchimp_tags": m.tags,
+                             "last_changed": m.last_changed, "mailchimp_contact_id": m.contact_id})
+        return rows
 
     def _consent(self, members: list[PulledMember], kind: str) -> None:
         members = [m for m in members if (m.subscriber_hash, m.status) not in self.applied]

@@ -45,8 +45,9 @@ from mc_pipelines.sync.diff import AudiencePlan
 from mc_pipelines.sync.outcomes import RETRYABLE_OUTCOMES, classify_row_error
 from mc_pipelines.sync.timestamps import parse_mailchimp_time
 
-COUNTS = ("created", "linked", "updated", "email_changed", "unsubscribed", "resubscribed",
-          "reconfirmation_requested", "tags_added", "tags_removed", "failed", "parked")
+COUNTS = ("created", "linked", "updated", "email_changed", "email_change_refused", "unsubscribed",
+          "resubscribed", "reconfirmation_requested", "tags_added", "tags_removed", "failed",
+          "parked")
 
 
 @dataclass
@@ -125,6 +126,7 @@ class AudiencePusher:
         for row, (member, error) in zip(rows, answers, strict=True):
             if member is None:
                 self._outcome(row, row["email"], "email_change_refused", str(error))
+                self.report.add("email_change_refused")
                 refused.append(row)
                 continue
             old = by_hash.loc[row["old_hash"]].to_dict()
@@ -188,7 +190,10 @@ class AudiencePusher:
                 exists.append(row)
             else:
                 self._outcome(row, error.email, code, error.message)
-                saved.append(self._not_created(row, code, now))
+                # the whole call failed: Mailchimp may have applied it, so the intent stays and
+                # the next run reads the member back (B5) instead of assuming it absent
+                lost = at if error.code == "request_failed" else None
+                saved.append(self._not_created(row, code, now, lost_at=lost))
         await self._save(saved, ["ownership", "status", "status_origin", "status_read_at", "intent",
                                  "intent_at", "payload_hash", "parked", "mailchimp_contact_id"])
         if exists:
@@ -201,9 +206,15 @@ class AudiencePusher:
                 "payload_hash": row["payload_hash"], "parked": None,
                 "mailchimp_contact_id": member.get("contact_id")}
 
-    def _not_created(self, row: dict[str, Any], code: str, now: Any) -> dict[str, Any]:
+    def _not_created(self, row: dict[str, Any], code: str, now: Any,
+                     lost_at: Any = None) -> dict[str, Any]:
         retry = code in RETRYABLE_OUTCOMES
         self.report.add("failed" if retry else "parked")
+        if lost_at is not None:  # unknown outcome: the create intent stays, to be read back
+            return {"subscriber_hash": row["subscriber_hash"], "ownership": lc.NO_MEMBER,
+                    "status": lc.UNKNOWN, "status_origin": None, "status_read_at": None,
+                    "intent": lc.INTENT_CREATE, "intent_at": lost_at, "payload_hash": None,
+                    "parked": None, "mailchimp_contact_id": None}
         return {"subscriber_hash": row["subscriber_hash"], "ownership": lc.NO_MEMBER,
                 "status": lc.ABSENT, "status_origin": None, "status_read_at": now, "intent": None,
                 "intent_at": None, "payload_hash": None if retry else row["payload_hash"],
@@ -234,9 +245,11 @@ class AudiencePusher:
                 values["payload_hash"] = row["payload_hash"]
                 self.absent.discard(row["subscriber_hash"])
                 self.report.add("created")
-            else:
+            elif values.get("ownership") == lc.LINKED:
                 values["payload_hash"] = None  # a linked member's fields are brought up to date next
                 self.report.add("linked")
+            else:  # gone between the refusal and the read: created again next run
+                self.report.add("failed")
             saved.append(values)
         await self._save(saved, ["ownership", "status", "status_origin", "status_read_at", "intent",
                                  "intent_at", "payload_hash", "prior_tags", "mailchimp_contact_id"])

@@ -35,6 +35,8 @@ class Readback:
     audience_id: str
     read: int = 0
     unanswered: int = 0      # reads that got no answer: those rows wait for the next run
+    created: int = 0   # lost creates read back as the project's own (B5)
+    linked: int = 0    # …or as members that were there before (B5)
     opted_out: set[str] = field(default_factory=set)       # hashes opted out in Mailchimp
     withdrawn_hashes: set[str] = field(default_factory=set)  # …whose consent that withdrew (A9)
     resubscribed: set[str] = field(default_factory=set)
@@ -68,6 +70,11 @@ async def resolve(client: MailchimpClient, engine: Engine, org_id: str, audience
             continue
         outcome = lc.after_read(row, member, now)
         saves.append({"subscriber_hash": row["subscriber_hash"], **outcome.values})
+        if row.get("ownership") != outcome.values.get("ownership"):
+            if outcome.values.get("ownership") == lc.CREATED:
+                report.created += 1
+            elif outcome.values.get("ownership") == lc.LINKED:
+                report.linked += 1
         if member is None:
             continue
         at = parse_mailchimp_time(member.get("last_changed"))

@@ -42,32 +42,35 @@ def read_live_contacts(engine: Engine, org_id: str) -> pd.DataFrame:
 
 def withdraw_consent(
     engine: Engine, org_id: str, contact_ids: Iterable[int], *, source: str, detail: str,
-    actor: str | None = None,
+    actor: str | None = None, at: datetime | None = None,
 ) -> list[int]:
     """Set marketing_consent off for these contacts of `org_id` (live or soft-deleted), with a
     consent event and an audit row for each contact whose consent was on. Returns the ids
-    actually changed (idempotent)."""
+    actually changed (idempotent). `at`: when the change was made where it was made (e.g. the
+    time Mailchimp recorded an opt-out), never later than now; default now."""
     return _set_consent(engine, org_id, contact_ids, given=False, source=source, detail=detail,
-                        actor=actor or source)
+                        actor=actor or source, at=at)
 
 
 def give_consent(
     engine: Engine, org_id: str, contact_ids: Iterable[int], *, source: str, detail: str,
-    actor: str | None = None,
+    actor: str | None = None, at: datetime | None = None,
 ) -> list[int]:
     """Set marketing_consent on for these contacts (a consent event and an audit row for each
-    contact whose consent was off). Returns the ids actually changed (idempotent)."""
+    contact whose consent was off). Returns the ids actually changed (idempotent). `at`: as for
+    `withdraw_consent`."""
     return _set_consent(engine, org_id, contact_ids, given=True, source=source, detail=detail,
-                        actor=actor or source)
+                        actor=actor or source, at=at)
 
 
 def _set_consent(engine: Engine, org_id: str, contact_ids: Iterable[int], *, given: bool,
-                 source: str, detail: str, actor: str) -> list[int]:
+                 source: str, detail: str, actor: str, at: datetime | None = None) -> list[int]:
     ids = sorted({int(i) for i in contact_ids})
     if not ids:
         return []
     changed: list[int] = []
     now = utcnow()
+    when = now if at is None else min(at, now)
     kind = "given" if given else "withdrawn"
     with engine.begin() as conn:
         for start in range(0, len(ids), 1000):
@@ -89,7 +92,7 @@ def _set_consent(engine: Engine, org_id: str, contact_ids: Iterable[int], *, giv
                 consent_events.insert(),
                 [
                     {"id": new_id(), "org_id": org_id, "contact_id": cid, "kind": kind,
-                     "at": now, "source": source, "detail": detail}
+                     "at": when, "source": source, "detail": detail}
                     for cid in rows
                 ],
             )
@@ -143,6 +146,20 @@ def contact_ids_by_address(engine: Engine, org_id: str,
             if key in wanted:
                 found.setdefault(key, []).append(int(cid))
     return found
+
+
+def withdrawn_live_contacts(engine: Engine, org_id: str) -> list[tuple[int, str]]:
+    """(id, email) of the org's live contacts without consent that withdrew it at some point (a
+    `withdrawn` consent event): the records whose withdrawal may be the latest consent change of
+    an address another live record still consents with (LIFECYCLE A4)."""
+    withdrew = sa.select(consent_events.c.contact_id).where(
+        consent_events.c.org_id == org_id, consent_events.c.kind == "withdrawn")
+    query = sa.select(contacts.c.id, contacts.c.email).where(
+        contacts.c.org_id == org_id, contacts.c.deleted_at.is_(None),
+        contacts.c.marketing_consent.is_(False), contacts.c.email.is_not(None),
+        contacts.c.id.in_(withdrew))
+    with engine.connect() as conn:
+        return [(int(cid), str(email)) for cid, email in conn.execute(query)]
 
 
 _LIKE_LIMIT = 50

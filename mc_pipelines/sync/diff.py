@@ -61,7 +61,8 @@ class AudiencePlan:
     `lifecycle.EXIT_REASONS` key and whether it is an explicit consent withdrawal.
     `resubscribes`: status changes to `subscribed` (A7) or `pending` (A8). `tag_adds` /
     `tag_removes`: static-segment moves of managed tags. `skipped`: rows deliberately not
-    written, with a `lifecycle.REASONS` key. `guard`: the mass-unsubscribe guard's figures.
+    written as the app wants them, with a `lifecycle.REASONS` key (a double opt-in request, sent
+    as a resubscribe, is listed here too: it waits for the person). `guard`: the mass-unsubscribe guard's figures.
     """
 
     audience_id: str | None
@@ -178,8 +179,8 @@ class _Planner:
             self._skip_desired(i, "parked")
         for i in np.flatnonzero(member & _isin(status, {lc.ARCHIVED, lc.CLEANED, lc.TRANSACTIONAL})).tolist():
             self._skip_desired(i, str(status[i]))
-        for i in np.flatnonzero(leave_linked & ~same_payload).tolist():
-            self._skip_desired(i, "linked_left_alone")
+        for i in np.flatnonzero(leave_linked & ~same_payload & _isin(status, lc.EDITABLE)).tolist():
+            self._skip_desired(i, "linked_left_alone")  # the others are listed for their status
         self._resubscribe(np.flatnonzero(member & (status == lc.UNSUBSCRIBED) & ~leave_linked), at)
 
         tags_for = create | editable
@@ -238,6 +239,8 @@ class _Planner:
                 self.resubscribes.append((self.d_hash[i], self.d_cid[i], self.d_email[i], lc.SUBSCRIBED))
             elif self.ctx.reconsent == "pending":  # A8: the person confirms by email
                 self.resubscribes.append((self.d_hash[i], self.d_cid[i], self.d_email[i], lc.PENDING))
+                # not subscribed as the app wants: listed with the contact id (A8)
+                self._skip_desired(i, "reconfirmation_sent")
             else:
                 self._skip_desired(i, "opted_out_in_mailchimp")
 

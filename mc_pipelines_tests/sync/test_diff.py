@@ -196,6 +196,7 @@ def test_reconsent_after_a_mailchimp_opt_out_follows_the_option(option, expected
     plan = diff_audience(desired, state, lc.AudienceContext(reconsent=option))
     if expected:
         assert plan.resubscribes[["contact_id", "status"]].values.tolist() == [[1, expected]]
+        assert plan.skipped[["contact_id", "reason"]].values.tolist() == [[1, "reconfirmation_sent"]]
     else:
         assert plan.resubscribes.empty
         assert plan.skipped[["contact_id", "reason"]].values.tolist() == [[1, "opted_out_in_mailchimp"]]
