@@ -68,21 +68,22 @@ def apply_changes(engine: Engine, org_id: str, changes: Iterable[MailchimpChange
             move = [i for i in ids if not _newer(latest.get(i), "withdrawn", change.at)]
         if dry_run or not move:
             continue
-        # the event carries Mailchimp's time of the change, not the time the project learnt it:
-        # a later change in Mailchimp (a re-subscribe right after an opt-out was pulled) then
-        # compares as newer, as it is (A6)
         if change.kind == OPT_OUT:
             outcome.withdrawn += contacts.withdraw_consent(engine, org_id, move, source=SOURCE,
-                                                           detail=change.detail, at=change.at)
+                                                           detail=change.detail)
         else:
             outcome.given += contacts.give_consent(engine, org_id, move, source=SOURCE,
-                                                   detail=change.detail, at=change.at)
+                                                   detail=change.detail)
     return outcome
 
 
 def _newer(latest: tuple[str, datetime] | None, kind: str, at: datetime | None) -> bool:
-    """True when the contact's latest consent event is of `kind` and newer than `at`."""
+    """True when the app's latest consent change of the contact is of `kind` and newer than the
+    Mailchimp change at `at`. Mailchimp's times have whole seconds: an app change within the same
+    second is not newer, so a tie never keeps a contact subscribed (an opt-out wins) nor gives
+    consent back (an app withdrawal wins, as `kind` "withdrawn" is then newer only when ≥)."""
     if latest is None or latest[0] != kind or at is None:
         return False
-    return latest[1] > at
+    app_second = latest[1].replace(microsecond=0)
+    return app_second > at if kind == "given" else app_second >= at
 

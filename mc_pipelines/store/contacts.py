@@ -42,35 +42,33 @@ def read_live_contacts(engine: Engine, org_id: str) -> pd.DataFrame:
 
 def withdraw_consent(
     engine: Engine, org_id: str, contact_ids: Iterable[int], *, source: str, detail: str,
-    actor: str | None = None, at: datetime | None = None,
+    actor: str | None = None,
 ) -> list[int]:
     """Set marketing_consent off for these contacts of `org_id` (live or soft-deleted), with a
-    consent event and an audit row for each contact whose consent was on. Returns the ids
-    actually changed (idempotent). `at`: when the change was made where it was made (e.g. the
-    time Mailchimp recorded an opt-out), never later than now; default now."""
+    consent event and an audit row for each contact whose consent was on (stamped with the time
+    the project records it, so the trail keeps its order). Returns the ids actually changed
+    (idempotent)."""
     return _set_consent(engine, org_id, contact_ids, given=False, source=source, detail=detail,
-                        actor=actor or source, at=at)
+                        actor=actor or source)
 
 
 def give_consent(
     engine: Engine, org_id: str, contact_ids: Iterable[int], *, source: str, detail: str,
-    actor: str | None = None, at: datetime | None = None,
+    actor: str | None = None,
 ) -> list[int]:
     """Set marketing_consent on for these contacts (a consent event and an audit row for each
-    contact whose consent was off). Returns the ids actually changed (idempotent). `at`: as for
-    `withdraw_consent`."""
+    contact whose consent was off). Returns the ids actually changed (idempotent)."""
     return _set_consent(engine, org_id, contact_ids, given=True, source=source, detail=detail,
-                        actor=actor or source, at=at)
+                        actor=actor or source)
 
 
 def _set_consent(engine: Engine, org_id: str, contact_ids: Iterable[int], *, given: bool,
-                 source: str, detail: str, actor: str, at: datetime | None = None) -> list[int]:
+                 source: str, detail: str, actor: str) -> list[int]:
     ids = sorted({int(i) for i in contact_ids})
     if not ids:
         return []
     changed: list[int] = []
     now = utcnow()
-    when = now if at is None else min(at, now)
     kind = "given" if given else "withdrawn"
     with engine.begin() as conn:
         for start in range(0, len(ids), 1000):
@@ -92,7 +90,7 @@ def _set_consent(engine: Engine, org_id: str, contact_ids: Iterable[int], *, giv
                 consent_events.insert(),
                 [
                     {"id": new_id(), "org_id": org_id, "contact_id": cid, "kind": kind,
-                     "at": when, "source": source, "detail": detail}
+                     "at": now, "source": source, "detail": detail}
                     for cid in rows
                 ],
             )

@@ -13,7 +13,7 @@ from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines_tests.lifecycle.world import World, earlier
 from mc_pipelines_tests.support.dagster_runs import materialize_sync
 
-PATCH_MEMBER = "PATCH /lists/{list_id}/members/{subscriber_hash}"
+PATCH_MEMBER = "POST /batches"  # member PATCHes travel in /batches
 
 
 def listed(world: World, reason: str) -> list[int]:
