@@ -26,8 +26,11 @@ an `offset` counting only the members already read that share that second; membe
 during the scan move past the bound and are read later in the same scan. The one remaining hazard
 is the tie block itself shifting (a member of the boundary second changing mid-scan), so every
 page after the first re-reads one member — the last one read — as an anchor: if it is not where
-it should be, the boundary second is re-read from its start (duplicates are harmless). No page can
-therefore skip a member, and the pull needs no scan-wide lock or snapshot.
+it should be (the boundary second's members moved, or Mailchimp listed that second's ties in
+another order, which it may do on every request), that second is read whole instead, bounded by
+`before_last_changed`, re-reading its pages until as many distinct members as it holds are seen,
+and the scan goes on after it (members read twice are harmless). No page can therefore skip a
+member, and the pull needs no scan-wide lock or snapshot.
 
 Cursor: the newest `last_changed` applied, checkpointed after every page (so a huge first pull
 that dies resumes where it stopped). The next pull starts one second before it, so members
@@ -66,9 +69,12 @@ from mc_pipelines.sync.pull_plan import PULLED_COLUMNS, PulledMember, plan_page
 
 CURSOR_OVERLAP = timedelta(seconds=1)
 MEMBER_FIELDS = ("members.id,members.email_address,members.status,members.last_changed,"
-                 "members.tags,members.unsubscribe_reason,members.contact_id")
+                 "members.tags,members.unsubscribe_reason,members.contact_id,total_items")
 # A boundary second that keeps changing under the scan; far beyond anything but a runaway loop.
 MAX_RESTARTS = 100
+# Anchor misses in a row after which the boundary second is read whole (its ties come back in a
+# different order on every request; a member changing mid-scan misses once, then re-reads fine).
+BLOCK_AFTER_MISSES = 8
 PREVIEW_LIMIT = 20
 # Archived members are not listed without a status filter: a second scan reads them (B6).
 ARCHIVED_SCOPE = "archived"
@@ -91,33 +97,70 @@ class MemberScan:
         self.done = False
         self.requests = 0
         self.restarts = 0
+        self.misses = 0           # anchor misses in a row at the current bound
 
     async def next_page(self) -> list[PulledMember] | None:
         """The next members not read yet (in `last_changed` order), or None at the end."""
         while not self.done:
             anchored = self.anchor is not None
-            offset = self.consumed - 1 if anchored else 0
+            offset = self.consumed - 1 if anchored else self.consumed
             data = await self.client.get_members_page(
                 self.audience_id, since_last_changed=self.bound, offset=offset,
                 count=self.page_size, fields=MEMBER_FIELDS, status=self.status)
             self.requests += 1
             raw = data.get("members") or []
             if anchored and (not raw or raw[0]["id"] != self.anchor):
-                self._restart()
+                # the boundary second's members moved, or Mailchimp lists same-second members in
+                # another order on every request: read that second whole, then go past it
+                self.restarts += 1
+                self.misses += 1
+                self.consumed, self.anchor = 0, None  # re-read the boundary second from its start
+                if self.misses >= BLOCK_AFTER_MISSES:  # ties listed in another order every time
+                    self.misses = 0
+                    block = await self._read_second(self.bound)
+                    if block:
+                        return block
                 continue
+            if anchored:  # the anchor was where it should be: the order holds
+                self.misses = 0
             page = [PulledMember.from_api(m) for m in raw]
             self._advance(page, offset)
             if fresh := page[1:] if anchored else page:
                 return fresh
         return None
 
-    def _restart(self) -> None:
-        self.restarts += 1
-        if self.restarts > MAX_RESTARTS:
+    async def _read_second(self, second: datetime | None) -> list[PulledMember]:
+        """Every member whose `last_changed` is `second` (a block of ties), read whole whatever
+        order Mailchimp lists them in: pages are re-read until as many distinct members as the
+        listing's `total_items` are seen; then the scan goes on after that second. Returns the
+        block (members already returned are applied again: harmless, the pull is idempotent)."""
+        if second is None:
+            return []
+        end = second + timedelta(seconds=1)  # before_last_changed: members of `second` only
+        seen: dict[str, PulledMember] = {}
+        for _attempt in range(MAX_RESTARTS):
+            offset, total = 0, None
+            while total is None or offset < total:
+                data = await self.client.get_members_page(
+                    self.audience_id, since_last_changed=second, before_last_changed=end,
+                    offset=offset, count=self.page_size, fields=MEMBER_FIELDS, status=self.status)
+                self.requests += 1
+                raw = data.get("members") or []
+                total = int(data.get("total_items") or 0)
+                seen.update((m["id"], PulledMember.from_api(m)) for m in raw)
+                offset += self.page_size
+                if not raw:
+                    break
+            if len(seen) >= (total or 0):
+                break
+        else:
             raise RuntimeError(
-                f"audience {self.audience_id}: members changed at {self.bound} kept moving during "
+                f"audience {self.audience_id}: the members changed at {second} kept moving during "
                 f"the scan ({MAX_RESTARTS} re-reads); run the pull again later")
-        self.consumed, self.anchor = 0, None
+        # go on within that second after the members read (those that changed in it meanwhile
+        # come after them), then past it
+        self.bound, self.consumed, self.anchor = second, len(seen), None
+        return list(seen.values())
 
     def _advance(self, page: list[PulledMember], offset: int) -> None:
         if len(page) < self.page_size:

@@ -14,4 +14,8 @@ from mc_pipelines_tests.lifecycle.world import World
 def world(app_engine, emulator) -> Iterator[World]:
     """A fresh org and Mailchimp account; the Dagster instance lives for the test."""
     with instance_for_test() as instance:
-        yield World(app_engine, emulator, instance)
+        world = World(app_engine, emulator, instance)
+        try:
+            yield world
+        finally:
+            world.close()

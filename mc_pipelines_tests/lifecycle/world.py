@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,6 +57,7 @@ class World:
         self.api_key, self.audience_id = conn["api_key"], conn["audience_id"]
         self.last_result = None
         self._ids = itertools.count(1)
+        self._stack = ExitStack()  # closed by the fixture: the webhook receiver, if started
 
     # -- the application ---------------------------------------------------------------------
     def add(self, email: str, *, consent: bool = True, **fields: Any) -> int:
@@ -181,6 +182,24 @@ class World:
         `admin_unsubscribe` / `archive` (a marketer), `cleaned` (a bounce), `compliance_review`."""
         return self.emulator.member_event(self.api_key, audience_id or self.audience_id,
                                           email, event, **fields)
+
+    def webhooks_to_receiver(self) -> str:
+        """Serve the project's webhook receiver for the org and register it as the audience's
+        webhook (person and marketer events); it stops with the world. Returns its URL."""
+        return self._stack.enter_context(webhook_receiver(self))
+
+    def await_webhooks(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until every webhook delivery the emulator started is done; returns them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            deliveries = self.emulator.webhook_deliveries(self.api_key, self.audience_id)
+            if (deliveries and all(d.get("done") for d in deliveries)) or time.monotonic() > deadline:
+                return deliveries
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        """Stop what the world started (the webhook receiver)."""
+        self._stack.close()
 
     def writes(self) -> int:
         """Write calls the account received so far."""

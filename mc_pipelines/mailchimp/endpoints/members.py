@@ -23,6 +23,7 @@ BATCH_SUBSCRIBE_FIELDS = ",".join(
     [
         "new_members.email_address",
         "new_members.status",
+        "new_members.contact_id",
         "updated_members.email_address",
         "updated_members.status",
         "errors",
@@ -111,8 +112,11 @@ class MemberCalls(Transport):
         count: int = PAGE_LIMIT,
         status: str | None = None,
         fields: str | None = None,
+        before_last_changed: datetime | None = None,
     ) -> dict[str, Any]:
-        """One page of members sorted by ``last_changed`` ascending (the raw response).
+        """One page of members sorted by ``last_changed`` ascending (the raw response);
+        ``before_last_changed`` bounds the listing above (one second's members, for a scan
+        reading a block of same-second ties whole).
 
         Same filters as :meth:`iter_members` — ``status="archived"`` for the pull's second scan
         of archived members; for callers that page by key (``since_last_changed`` advanced to
@@ -127,7 +131,8 @@ class MemberCalls(Transport):
             "GET",
             "/lists/{list_id}/members",
             path={"list_id": list_id},
-            params={**_member_query(since_last_changed, status, fields), "count": count, "offset": offset},
+            params={**_member_query(since_last_changed, status, fields), "count": count, "offset": offset,
+                    **({"before_last_changed": before_last_changed} if before_last_changed else {})},
             context={"list_id": list_id},
         )
 
