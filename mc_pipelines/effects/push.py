@@ -81,9 +81,10 @@ class AudiencePusher:
         self.client, self.engine, self.org_id, self.audience_id = client, engine, org_id, audience_id
         self.batch_size = batch_size
         self.report = PushReport(audience_id)
-        # hashes that take no tag this run: creates Mailchimp did not confirm as the project's,
-        # members just linked (their prior tags are known from the next run on)
+        # hashes that take no tag this run: creates Mailchimp did not confirm as the project's
         self.absent: set[str] = set()
+        # members a create found already there (linked, B2): plan row and the tags they had
+        self.linked: dict[str, tuple[dict[str, Any], set[str], str]] = {}
 
     async def _save(self, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
         if rows:
@@ -235,12 +236,35 @@ class AudiencePusher:
                 self.absent.discard(row["subscriber_hash"])
                 self.report.add("created")
             else:
-                values["payload_hash"] = None  # a linked member's fields are brought up to date next
+                values["payload_hash"] = None  # brought up to date by `link_updates` (B2)
                 self.report.add("linked")
+                if member is not None:
+                    self.linked[row["subscriber_hash"]] = (
+                        row, {str(t).casefold() for t in values.get("prior_tags") or ()},
+                        str(member.get("status")))
             saved.append(values)
         await self._save(saved, ["ownership", "status", "status_origin", "status_read_at", "intent",
                                  "intent_at", "payload_hash", "prior_tags", "mailchimp_contact_id"])
         await asyncio.to_thread(apply_changes, self.engine, self.org_id, changes)
+
+    def link_updates(self, existing_members: str) -> pd.DataFrame:
+        """Field updates for the members this run's creates linked (B2: kept up to date in the same
+        run, unless `existing_members=leave`; only statuses that take field updates); they take
+        their managed tags this run too, except the tags they already had (D2)."""
+        rows = [row for h, (row, _prior, status) in self.linked.items()
+                if existing_members == "update" and status in lc.EDITABLE]
+        editable = {r["subscriber_hash"] for r in rows}
+        self.absent.difference_update(editable)
+        self.absent.update(set(self.linked) - editable)
+        return pd.DataFrame(rows)
+
+    def without_prior_tags(self, adds: pd.DataFrame) -> pd.DataFrame:
+        """Tag adds minus the tags just-linked members had before the project (D2)."""
+        if not len(adds) or not self.linked:
+            return adds
+        keep = [not (h in self.linked and str(t).casefold() in self.linked[h][1])
+                for h, t in zip(adds["subscriber_hash"], adds["tag"], strict=True)]
+        return adds[keep]
 
     # -- field updates and status changes ----------------------------------------------------
     async def update(self, updates: pd.DataFrame) -> None:
@@ -437,7 +461,8 @@ def _split(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, audience_id: str,
-                        plan: AudiencePlan, state: pd.DataFrame, *, batch_size: int = 500) -> PushReport:
+                        plan: AudiencePlan, state: pd.DataFrame, *, batch_size: int = 500,
+                        existing_members: str = "update") -> PushReport:
     """Apply `plan` to one audience (its resolved `state` gives the members' current tags)."""
     pusher = AudiencePusher(client, engine, org_id, audience_id, batch_size=batch_size)
     refused = await pusher.change_addresses(plan.email_changes, state)
@@ -445,7 +470,11 @@ async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, au
     if len(refused):
         creates = pd.concat([creates, refused[list(creates.columns)]], ignore_index=True)
     await pusher.create(creates)
-    await pusher.update(plan.updates)
+    linked = pusher.link_updates(existing_members)
+    updates = plan.updates
+    if len(linked):
+        updates = pd.concat([updates, linked[list(updates.columns)]], ignore_index=True)
+    await pusher.update(updates)
     unsubscribes = plan.unsubscribes
     if len(refused):
         old = state[state["subscriber_hash"].isin(refused["old_hash"])
@@ -454,7 +483,7 @@ async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, au
                                   .assign(reason="email_changed", explicit=False)], ignore_index=True)
     await pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED)
     await pusher.change_status(plan.resubscribes, lambda r: r["status"])
-    await pusher.tags(plan.tag_adds, plan.tag_removes, tags_by_hash(state, plan))
+    await pusher.tags(pusher.without_prior_tags(plan.tag_adds), plan.tag_removes, tags_by_hash(state, plan))
     return pusher.report
 
 

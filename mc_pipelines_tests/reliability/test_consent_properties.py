@@ -180,6 +180,7 @@ class Model:
     sent: list[tuple[str, str]] = field(default_factory=list)  # (subscriber hash, status) sent
     exercised: set[str] = field(default_factory=set)
     met: set[str] = field(default_factory=set)  # addresses that had consent at a run's start
+    tracked: set[str] = field(default_factory=set)  # addresses with a member state row
     clock: datetime = T0
 
     def tick(self) -> datetime:
@@ -379,16 +380,15 @@ class Model:
         by_hash = {_hash(e): e for e in {*before, *consenting_at_start, *self.opted_out,
                                          *(a for s in self.addresses_of.values() for a in s)}}
         sent, self.sent = self.sent, []
-        first_met = consenting_at_start - self.met
         self.met |= consenting_at_start
         for h, status in sent:
             email = by_hash.get(h, h)
             assert status in (*MAILABLE, "unsubscribed", CREATE), f"sent status {status} for {email}"
             if status in (*MAILABLE, CREATE):
                 assert email in consenting_at_start, f"sent {status} for {email} without consent"
-            if status == CREATE:  # update_existing false: only an address the project never met
-                # may already be a member (refused, then read back: B5)
-                assert email not in self.opted_out or email in first_met, \
+            if status == CREATE:  # update_existing false: only an address the project does not
+                # track may already be a member (refused, then read back: B5)
+                assert email not in self.opted_out or email not in self.tracked, \
                     f"create sent for {email}, who opted out in Mailchimp"
             if status == "subscribed":
                 assert email not in self.opted_out, f"re-subscribed {email}, who opted out in Mailchimp"
@@ -458,6 +458,11 @@ class Model:
         for cid in self.mailchimp_withdrawals():  # B8: no false Mailchimp-side withdrawal
             assert self.addresses_of.get(cid, set()) & self.ever_opted_out, \
                 f"contact {cid}: consent withdrawn as a Mailchimp opt-out it never made"
+
+        t = tables.mailchimp_member_state
+        with self.engine.connect() as conn:
+            self.tracked = {_key(e) for e in conn.execute(sa.select(t.c.email).where(
+                t.c.org_id == self.org_id)).scalars() if e}
 
     def record_case(self) -> None:
         for kind in sorted(self.exercised):

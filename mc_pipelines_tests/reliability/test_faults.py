@@ -15,6 +15,7 @@ figures (calls, faults injected per kind, runs per sync) are printed with `-s`.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import datetime
 
 import pytest
@@ -42,6 +43,7 @@ from mc_pipelines_tests.support.reliability import (
     generated_contacts,
     immediate_retries,
     run_sync,
+    state_rows,
     static_segment_names,
     sync_until_clean,
 )
@@ -74,10 +76,14 @@ def _bulk_update(engine, org_id: str, changes: dict[int, dict]) -> None:
 
 
 def _change_round(engine, emulator, conn, org_id: str, rows: list[dict], rng: random.Random,
-                  before: dict[str, dict], untouched: dict[str, dict]) -> dict:
-    """Changes on both sides between the two syncs; returns what the expectation needs."""
+                  before: dict[str, dict], untouched: dict[str, dict], linked: list[dict]) -> dict:
+    """Changes on both sides between the two syncs; returns what the expectation needs. Of the
+    linked members' contacts, the first is renamed (its fields follow, B2), the second withdraws
+    consent (unsubscribed, B3), the third is deleted (unlinked: status kept, managed tags gone)."""
     key, aud = conn["api_key"], conn["audience_id"]
-    pushed = sorted(e for e, m in before.items() if m["status"] == "subscribed" and e not in untouched)
+    shared = {r["email"] for r in linked}
+    pushed = sorted(e for e, m in before.items() if m["status"] == "subscribed"
+                    and e not in untouched and e not in shared)
     ids_by_email: dict[str, list[int]] = {}
     for r in rows:
         ids_by_email.setdefault(r["email"].strip().lower(), []).append(r["id"])
@@ -92,8 +98,10 @@ def _change_round(engine, emulator, conn, org_id: str, rows: list[dict], rng: ra
     for email in cleaned:
         emulator.member_event(key, aud, subscriber_hash(email), "cleaned")
 
-    changes: dict[int, dict] = {}
-    ids = [r["id"] for r in rows]
+    changes: dict[int, dict] = {linked[0]["id"]: {"first_name": "Linked"},
+                                linked[1]["id"]: {"marketing_consent": False},
+                                linked[2]["id"]: {"deleted_at": datetime.now()}}
+    ids = [r["id"] for r in rows if r["email"] not in shared]
     for cid in rng.sample(ids, 150):
         changes.setdefault(cid, {})["marketing_consent"] = False
     for cid in rng.sample(ids, 200):
@@ -106,7 +114,7 @@ def _change_round(engine, emulator, conn, org_id: str, rows: list[dict], rng: ra
         changes.setdefault(cid, {})["email"] = f"moved.{cid}@posteo.de"
     for cid in rng.sample(ids, 40):
         changes.setdefault(cid, {})["deleted_at"] = datetime.now()
-    never = [r["id"] for r in rows if not r["marketing_consent"]]
+    never = [r["id"] for r in rows if not r["marketing_consent"] and r["email"] not in shared]
     for cid in rng.sample(never, 50):
         changes.setdefault(cid, {})["marketing_consent"] = True
     _bulk_update(engine, org_id, changes)
@@ -119,8 +127,13 @@ def _change_round(engine, emulator, conn, org_id: str, rows: list[dict], rng: ra
         db.execute(s.update().where(s.c.org_id == org_id, s.c.id == BASE + 4)
                    .values(deleted_at=datetime.now()))
     add_segment(engine, org_id, BASE + 5, "app:paris", {"location": "paris"})
+    # a cleaned member is never written again (LIFECYCLE A8, C6): it keeps the managed tags it had
+    untouchable = {**marketer, **{e: set(before[e]["tags"]) for e in cleaned}}
     return {
-        "marketer": marketer,
+        "marketer": untouchable,
+        "withdrawn": {linked[1]["email"]},
+        "email_changes": {r["email"].lower(): (r["id"], changes[r["id"]]["email"]) for r in rows
+                          if "email" in changes.get(r["id"], {})},
         "mailchimp_side": {**{e: "unsubscribed" for e in unsubscribed}, **{e: "cleaned" for e in cleaned}},
         # contacts still holding an address that opted out in Mailchimp (not moved or deleted)
         "mailchimp_side_contacts": [i for e in unsubscribed + cleaned for i in ids_by_email[e]
@@ -139,13 +152,20 @@ def _fault_sync(backend_engine, emulator, seed: int, n: int, *, max_runs: int = 
     add_standard_segments(engine, org_id, BASE)
     conn = connect_to_emulator(engine, emulator, org_id)
     key, aud = conn["api_key"], conn["audience_id"]
-    # Members in the audience before the project: one the application also has (so the first
-    # create meets "already a list member"), one it does not. Neither may ever be touched.
-    shared = next(r["email"] for r in rows if r["marketing_consent"] and r["email"].islower())
+    # Members in the audience before the project: three the application also has (the first
+    # create meets "already a list member": linked, B2 — fields and managed tags kept up to date,
+    # status and own tags never changed), one it does not (foreign, B4: never touched).
+    counts = Counter(r["email"].lower() for r in rows)
+    linked_rows = [r for r in rows if r["marketing_consent"] and r["email"].islower()
+                   and counts[r["email"]] == 1][:3]
     emulator.bulk_load(key, aud, [
-        {"email_address": e, "status": "subscribed", "merge_fields": {"FNAME": "Theirs"},
-         "tags": ["marketer:legacy"]} for e in (shared, "long.time.reader@web.de")])
-    untouched = audience(emulator, key, aud)
+        {"email_address": e, "status": status, "merge_fields": {"FNAME": "Theirs"},
+         "tags": ["marketer:legacy"]}
+        for e, status in ((linked_rows[0]["email"], "subscribed"), (linked_rows[1]["email"], "pending"),
+                          (linked_rows[2]["email"], "subscribed"), ("long.time.reader@web.de", "subscribed"))])
+    before_project = audience(emulator, key, aud)
+    linked = {r["email"]: before_project[r["email"]] for r in linked_rows}
+    untouched = {e: m for e, m in before_project.items() if e not in linked}
     emulator.set_faults(key, clear=True, seed=seed, **FAULTS)
 
     figures: dict = {"contacts": n}
@@ -153,22 +173,33 @@ def _fault_sync(backend_engine, emulator, seed: int, n: int, *, max_runs: int = 
         metas, runs = sync_until_clean(instance, org_id, engine, emulator, **retry)
         figures["first_sync_runs"] = runs
         first = audience(emulator, key, aud)
-        expected = Expectation(desired=desired_audience(engine, org_id), untouched=untouched)
+        expected = Expectation(desired=desired_audience(engine, org_id), untouched=untouched, linked=linked)
         assert len(expected.desired) > 0.8 * n
         assert differences(expected, first) == []
-        assert sum(m.get("parked", 0) for m in metas) == 1  # the shared pre-existing member
+        assert sum(m.get("parked", 0) for m in metas) == 0
+        ownership = {r["email"]: r["ownership"] for r in state_rows(engine, org_id)}
+        assert {e: ownership.get(e) for e in linked} == dict.fromkeys(linked, "linked")
+        assert "long.time.reader@web.de" not in ownership  # foreign: no state at all
         figures["rows_retried_next_run"] = sum(m.get("failed", 0) for m in metas)
 
-        change = _change_round(engine, emulator, conn, org_id, rows, rng, first, untouched)
+        contact_of = {r["email"]: r["contact_id"] for r in state_rows(engine, org_id)}
+        change = _change_round(engine, emulator, conn, org_id, rows, rng, first, untouched, linked_rows)
         metas, runs = sync_until_clean(instance, org_id, engine, emulator, **retry)
         figures["second_sync_runs"] = runs
         second = audience(emulator, key, aud)
         desired = desired_audience(engine, org_id)
+        moved = {old: new.lower() for old, (cid, new) in change["email_changes"].items()
+                 if contact_of.get(old) == cid and new.lower() in desired and old not in desired
+                 and first[old]["status"] in ("subscribed", "pending", "unsubscribed")}
+        marketer = {moved.get(e, e): tags for e, tags in change["marketer"].items()}  # tags follow
         expected = Expectation(
-            desired=desired, untouched=untouched, marketer_tags=change["marketer"],
+            desired=desired, untouched=untouched, marketer_tags=marketer,
             left={e for e in first if e not in untouched and e not in desired},
-            mailchimp_side=change["mailchimp_side"],
+            mailchimp_side=change["mailchimp_side"], linked=linked, withdrawn=change["withdrawn"],
+            # B10: a contact's new address replaces its member's old one in place
+            moved=set(moved),
         )
+        assert {e for e in linked if e not in desired} == {r["email"] for r in linked_rows[1:]}
         problems = differences(expected, second)
         assert problems == [], f"{len(problems)} differences, first: {problems[:10]}"
         assert len(expected.left) > 200 and any(m.tags for m in desired.values())
