@@ -122,8 +122,19 @@ class AudiencePusher:
         answers = await self._patch_all([(r["old_email"], {
             "email_address": r["email"], "merge_fields": r["merge_fields"]}) for r in rows])
         by_hash = state.set_index("subscriber_hash", drop=False)
-        refused, moved = [], []
+        refused, moved, retry, moved_from = [], [], [], []
         for row, (member, error) in zip(rows, answers, strict=True):
+            if member is None:  # no tags for the new address unless the member moves there
+                self.absent.add(row["subscriber_hash"])
+            if member is None and error is not None and not error.answered:
+                # the answer was lost: the move may have landed — read it back, never assume
+                member, landed = await self._address_change_landed(row)
+                if member is None:
+                    self._outcome(row, row["email"], "request_failed", str(error))
+                    self.report.add("failed")
+                    if landed is False:  # the old member is still there: planned again next run
+                        retry.append(row)
+                    continue  # unknown: the intent stays and the next run reads it back
             if member is None:
                 self._outcome(row, row["email"], "email_change_refused", str(error))
                 refused.append(row)
@@ -133,35 +144,50 @@ class AudiencePusher:
                           "contact_id": int(row["contact_id"]), "payload_hash": row["payload_hash"],
                           "status": member.get("status", old["status"]), "intent": None,
                           "intent_at": None, "status_read_at": now, "moved_from_hash": None})
+            moved_from.append(row["old_hash"])
+            self.absent.discard(row["subscriber_hash"])
             self.report.add("email_changed")
         columns = [c for c in member_state.DIFF_COLUMNS if c not in ("audience_id", "subscriber_hash")]
         await self._save([{k: v for k, v in m.items() if k in columns or k == "subscriber_hash"}
                           for m in moved], columns)
-        if moved:
+        if moved:  # only the rows whose member really moved (not refused, not unknown)
             await asyncio.to_thread(member_state.forget_rows, self.engine, self.org_id,
-                                    self.audience_id, [r["old_hash"] for r in rows
-                                                       if r["old_hash"] not in {x["old_hash"] for x in refused}])
+                                    self.audience_id, moved_from)
         await self._save([{"subscriber_hash": r["old_hash"], "intent": None, "intent_at": None}
-                          for r in refused], ["intent", "intent_at"])
+                          for r in refused + retry], ["intent", "intent_at"])
         return pd.DataFrame(refused, columns=changes.columns)
+
+    async def _address_change_landed(self, row: dict[str, Any]) -> tuple[dict[str, Any] | None, bool | None]:
+        """After a lost answer to an address change: (the member under its new address when the
+        change landed, else None; False when the old member is still there, None when unknown)."""
+        member, answered = await read_member(self.client, self.audience_id, row["email"])
+        if answered and member is not None:
+            return member, True
+        old, old_answered = await read_member(self.client, self.audience_id, row["old_email"])
+        return None, (False if answered and old_answered and old is not None else None)
 
     # -- creates ---------------------------------------------------------------------------------
     async def create(self, creates: pd.DataFrame) -> None:
-        """New members by batch subscribe (update_existing false, status subscribed)."""
+        """New members by batch subscribe (update_existing false, status subscribed).
+
+        Each chunk's intents are recorded just before that chunk is sent, and only as many chunks
+        are in flight as the client has connections: a run killed mid-create leaves a few chunks
+        to read back (B5), not the whole plan (which would cost the next run one GET a member)."""
         if creates.empty:
             return
-        at = utcnow().replace(microsecond=0)
         self.absent.update(creates["subscriber_hash"])
-        await self._save([{"subscriber_hash": r["subscriber_hash"], "contact_id": int(r["contact_id"]),
-                           "email": r["email"], "ownership": lc.NO_MEMBER, "status": lc.UNKNOWN,
-                           "intent": lc.INTENT_CREATE, "intent_at": at, "payload_hash": None,
-                           "parked": None} for r in creates.to_dict("records")],
-                         ["contact_id", "email", "ownership", "status", "intent", "intent_at",
-                          "payload_hash", "parked"])
-        marker = lc.signup_marker(at)
+        gate = asyncio.Semaphore(max(1, int(getattr(self.client, "max_connections", 8))))
 
         async def send(part: list[dict[str, Any]]) -> None:
-            await self._create_chunk(part, at, marker)
+            async with gate:
+                at = utcnow().replace(microsecond=0)
+                await self._save([{"subscriber_hash": r["subscriber_hash"], "contact_id": int(r["contact_id"]),
+                                   "email": r["email"], "ownership": lc.NO_MEMBER, "status": lc.UNKNOWN,
+                                   "intent": lc.INTENT_CREATE, "intent_at": at, "payload_hash": None,
+                                   "parked": None} for r in part],
+                                 ["contact_id", "email", "ownership", "status", "intent", "intent_at",
+                                  "payload_hash", "parked"])
+                await self._create_chunk(part, at, lc.signup_marker(at))
 
         await self._each_chunk(creates, send)
 
@@ -350,6 +376,7 @@ class AudiencePusher:
     async def tags(self, adds: pd.DataFrame, removes: pd.DataFrame, current: dict[str, set[str]]) -> None:
         """Managed tags as static-segment add/remove batches (≤500 emails a call)."""
         adds = adds[~adds["subscriber_hash"].isin(self.absent)] if len(adds) else adds
+        removes = removes[~removes["subscriber_hash"].isin(self.absent)] if len(removes) else removes
         tag_names = sorted(set(adds["tag"] if len(adds) else []) | set(removes["tag"] if len(removes) else []))
         if not tag_names:
             return
@@ -483,7 +510,12 @@ async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, au
                                   .assign(reason="email_changed", explicit=False)], ignore_index=True)
     await pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED)
     await pusher.change_status(plan.resubscribes, lambda r: r["status"])
-    await pusher.tags(pusher.without_prior_tags(plan.tag_adds), plan.tag_removes, tags_by_hash(state, plan))
+    current = tags_by_hash(state, plan)
+    if len(plan.email_changes):  # a member that moved keeps its managed tags (B10)
+        held = tags_by_hash(state[state["subscriber_hash"].isin(plan.email_changes["old_hash"])])
+        for new, old in zip(plan.email_changes["subscriber_hash"], plan.email_changes["old_hash"], strict=True):
+            current[new] = held.get(old, set())
+    await pusher.tags(pusher.without_prior_tags(plan.tag_adds), plan.tag_removes, current)
     return pusher.report
 
 

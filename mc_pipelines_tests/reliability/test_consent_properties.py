@@ -567,6 +567,7 @@ class _Key(str):
 @settings(max_examples=PUSH_PULL_CASES, deadline=None, database=None, phases=PHASES,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=case_st)
+@pytest.mark.timeout(1200)  # 200 cases of up to 9 syncs each
 @pytest.mark.anyio
 async def test_consent_properties_push_pull(sqlite_engine, process_emulator, shared_account, case):
     contacts, preexisting, steps = case

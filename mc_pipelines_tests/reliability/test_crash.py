@@ -104,7 +104,12 @@ def _kill_when(proc: subprocess.Popen, condition, label: str, timeout: float = 1
         if condition():
             os.kill(proc.pid, signal.SIGKILL)
             break
-        assert time.monotonic() < deadline, f"{label}: kill point never reached"
+        if time.monotonic() >= deadline:
+            proc.kill()
+            _out, err = proc.communicate(timeout=30)
+            capture_text(f"crash worker {label} stderr", err)
+            raise AssertionError(f"{label}: kill point never reached; the worker's last log lines:\n"
+                                 + "\n".join(err.splitlines()[-15:]))
         time.sleep(0.005)
     proc.wait(timeout=30)
     _finish(proc, label)

@@ -3,13 +3,22 @@ Mailchimp API call of the org's account, a first sync of 5,000 contacts with seg
 then a second sync after a round of changes (consent flips, Mailchimp-side unsubscribes and
 cleans, marketer tags, renames, segment moves, email changes, deletions, a segment replaced),
 end with the emulator's audience exactly equal to the desired state: members, statuses, merge
-fields, managed tags; marketer tags and pre-existing members untouched; nothing doubled.
+fields, managed tags; marketer tags and foreign members untouched; nothing doubled.
+
+The audience holds members before the project (LIFECYCLE B2, B4): three match contacts and are
+*linked* on the first create (fields and managed tags kept up to date, status and own tags
+never changed; in the change round one is renamed, one withdraws consent — unsubscribed, B3 —
+and one is deleted — unlinked: status kept, managed tags removed), one matches no contact and is
+*foreign* (never touched). Address changes are made in place (B10): the old address is gone.
 
 The desired state comes from the independent oracle in `support.py`. A sync is re-run (a bounded
-number of times) only if a run left rows to retry, i.e. rows whose call still failed after the
-client's own retries; with the client's default 6 attempts per call no re-run is needed, and
-`test_rows_failed_after_the_client_gave_up_...` allows 2 attempts to exercise that path. The
-figures (calls, faults injected per kind, runs per sync) are printed with `-s`.
+number of times) only if a run left rows to retry: rows whose call still failed after the
+client's own retries, and rows of a `/batches` submission whose answer was lost (a 5xx or a drop
+on `POST /batches` is not retried blindly: the intents stay and the next run reads the members
+back, B5/B8). `test_rows_failed_after_the_client_gave_up_...` allows 2 attempts per call to
+exercise that path harder; `test_lost_answers_of_unsubscribes_and_tag_moves_...` loses the
+acknowledgements of applied writes on a run of exits and tag moves. The figures (calls, faults
+injected per kind, runs per sync, rows retried) are printed with `-s`.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
 
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import tables
@@ -317,3 +327,65 @@ def sqlite_app(tmp_path):
     migrate(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.mark.parametrize(("seed", "backend_engine"), [(13, "sqlite"), (29, "postgresql")],
+                         indirect=["backend_engine"], ids=["seed13-sqlite", "seed29-postgresql"])
+def test_lost_answers_of_unsubscribes_and_tag_moves_are_read_back_not_misread(backend_engine, process_emulator, seed):
+    """Lost acknowledgements (`ack_loss_rate`: Mailchimp applies the write, the answer never
+    comes) on the run where contacts withdraw consent, get deleted, leave segments and join
+    others: unsubscribes (member PATCHes through `/batches`) and tag moves whose answers are lost
+    keep their intent and are read back. The audience ends exactly as desired, no consent is
+    withdrawn as a Mailchimp-side opt-out (B8: the project's own unsubscribe is never misread),
+    no intent is left, and a re-sync writes nothing."""
+    engine, emulator, org_id = backend_engine, process_emulator, f"ack-exits-{seed}"
+    rng = random.Random(seed)
+    add_org(engine, org_id)
+    rows = generated_contacts(org_id, 1500, base=BASE, seed=seed, consent_rate=1.0)
+    add_contacts(engine, rows)
+    add_standard_segments(engine, org_id, BASE)
+    conn = connect_to_emulator(engine, emulator, org_id)
+    key, aud = conn["api_key"], conn["audience_id"]
+    with scanned_instance() as instance:
+        sync_until_clean(instance, org_id, engine, emulator, batch_size=25)
+        first = audience(emulator, key, aud)
+        ids = [r["id"] for r in rows]
+        changes: dict[int, dict] = {}
+        for cid in rng.sample(ids, 250):
+            changes.setdefault(cid, {})["marketing_consent"] = False
+        for cid in rng.sample(ids, 250):  # tag moves: app:vip and app:beta-news in and out
+            changes.setdefault(cid, {})["tags"] = sorted(rng.sample(("vip", "beta", "newsletter"), rng.randint(0, 3)))
+        for cid in rng.sample(ids, 150):  # leave app:berlin-lisbon
+            changes.setdefault(cid, {})["location"] = "Paris"
+        for cid in rng.sample(ids, 60):
+            changes.setdefault(cid, {})["deleted_at"] = datetime.now()
+        _bulk_update(engine, org_id, changes)
+        emulator.set_faults(key, clear=True, ack_loss_rate=0.3, seed=seed)
+        metas, runs = sync_until_clean(instance, org_id, engine, emulator, batch_size=25, max_runs=8)
+        desired = desired_audience(engine, org_id)
+        expected = Expectation(desired=desired, left={e for e in first if e not in desired})
+        problems = differences(expected, audience(emulator, key, aud))
+        assert problems == [], f"{len(problems)} differences, first: {problems[:10]}"
+        assert len(expected.left) > 200
+        e = tables.consent_events
+        with engine.connect() as db:
+            false_opt_outs = db.execute(sa.select(e.c.contact_id, e.c.detail).where(
+                e.c.org_id == org_id, e.c.source == "mailchimp")).all()
+        assert false_opt_outs == [], f"lost answers read as Mailchimp-side opt-outs: {false_opt_outs[:5]}"
+        assert [r for r in state_rows(engine, org_id) if r["intent"] is not None] == []
+        writes = emulator.stats(key)["writes"]
+        result = run_sync(instance, org_id, engine, emulator, batch_size=25)
+        assert result.success and metadata_of(result, "audience_sync")["mailchimp_write_calls"] == 0
+        assert emulator.stats(key)["writes"] == writes, "a re-sync with no change wrote"
+    stats = emulator.stats(key)
+    emulator.set_faults(key, clear=True)
+    assert stats["faults"]["ack_loss"] > 0
+    unsubscribed = sum(m.get("unsubscribed", 0) for m in metas)
+    figures = {"runs": runs, "acks_lost": stats["faults"]["ack_loss"],
+               "rows_retried_next_run": sum(m.get("failed", 0) for m in metas),
+               "read_back": sum(a.get("read_back", 0) for m in metas for a in m.get("audiences", [])),
+               "unsubscribed": unsubscribed, "left": len(expected.left),
+               "tags_added": sum(m.get("tags_added", 0) for m in metas),
+               "tags_removed": sum(m.get("tags_removed", 0) for m in metas)}
+    assert figures["rows_retried_next_run"] > 0 and runs > 1, figures  # the faults were really met
+    print(f"\nack loss on exits, seed {seed}: {figures}")
