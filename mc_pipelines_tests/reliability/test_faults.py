@@ -192,7 +192,7 @@ def _fault_sync(backend_engine, emulator, seed: int, n: int, *, max_runs: int = 
         assert "long.time.reader@web.de" not in ownership  # foreign: no state at all
         figures["rows_retried_next_run"] = sum(m.get("failed", 0) for m in metas)
 
-        contact_of = {r["email"]: r["contact_id"] for r in state_rows(engine, org_id)}
+        contact_of = {r["email"].lower(): r["contact_id"] for r in state_rows(engine, org_id)}
         change = _change_round(engine, emulator, conn, org_id, rows, rng, first, untouched, linked_rows)
         metas, runs = sync_until_clean(instance, org_id, engine, emulator, **retry)
         figures["second_sync_runs"] = runs
@@ -309,7 +309,7 @@ def test_creates_whose_acknowledgement_was_lost_stay_the_projects_members(sqlite
     conn = connect_to_emulator(engine, emulator, "ack-loss")
     emulator.set_faults(conn["api_key"], clear=True, ack_loss_rate=0.5, seed=8)
     with scanned_instance() as instance:
-        sync_until_clean(instance, "ack-loss", engine, emulator, batch_size=25)
+        sync_until_clean(instance, "ack-loss", engine, emulator, batch_size=25, max_runs=6)
         emulator.set_faults(conn["api_key"], clear=True)
         assert emulator.stats(conn["api_key"])["faults"]["ack_loss"] > 0
         with engine.begin() as db:  # everyone withdraws consent
