@@ -19,6 +19,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -71,12 +72,17 @@ class Workers:
         self.next: subprocess.Popen | None = None
 
     def _spawn(self) -> subprocess.Popen:
-        return subprocess.Popen(self.args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        # the worker's DEBUG log goes to a file: a pipe nobody drains during the run fills up
+        # (64 KiB) and blocks the worker on its next log line
+        log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 (closed by _log)
+        proc = subprocess.Popen(self.args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=log, text=True, env=dict(os.environ))
+        proc.log = log
+        return proc
 
     def start(self) -> subprocess.Popen:
         proc = self.next or self._spawn()
-        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()[-3000:]
+        assert proc.stdout.readline().strip() == "ready", _log(proc)[-3000:]
         proc.stdin.write("go\n")
         proc.stdin.flush()
         assert proc.stdout.readline().strip() == "started"
@@ -88,11 +94,21 @@ class Workers:
             self.next.stdin.close()
             self.next.wait(timeout=60)
             self.next.stdout.close()
-            self.next.stderr.close()
+            self.next.log.close()
+
+
+def _log(proc: subprocess.Popen) -> str:
+    """The worker's stderr so far (its log file), then closed once the worker is gone."""
+    proc.log.seek(0)
+    text = proc.log.read()
+    if proc.poll() is not None:
+        proc.log.close()
+    return text
 
 
 def _finish(proc: subprocess.Popen, label: str) -> None:
-    out, err = proc.communicate(timeout=120)
+    out, _ = proc.communicate(timeout=120)
+    err = _log(proc)
     capture_text(f"crash worker {label} stdout", out)
     capture_text(f"crash worker {label} stderr", err)
 
@@ -105,11 +121,17 @@ def _kill_when(proc: subprocess.Popen, condition, label: str, timeout: float = 1
             os.kill(proc.pid, signal.SIGKILL)
             break
         if time.monotonic() >= deadline:
+            os.kill(proc.pid, signal.SIGUSR1)  # the worker dumps its threads' stacks to stderr
+            time.sleep(1)
             proc.kill()
-            _out, err = proc.communicate(timeout=30)
+            proc.communicate(timeout=30)
+            err = _log(proc)
             capture_text(f"crash worker {label} stderr", err)
+            found = [i for i in (err.find("Thread 0x"), err.find("Current thread 0x")) if i >= 0]
+            stacks = err[min(found):] if found else ""
             raise AssertionError(f"{label}: kill point never reached; the worker's last log lines:\n"
-                                 + "\n".join(err.splitlines()[-15:]))
+                                 + "\n".join(err[:len(err) - len(stacks)].splitlines()[-8:])
+                                 + "\nits threads:\n" + stacks[-6000:])
         time.sleep(0.005)
     proc.wait(timeout=30)
     _finish(proc, label)
