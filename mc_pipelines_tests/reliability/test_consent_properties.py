@@ -49,7 +49,7 @@ import contextlib
 import itertools
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -168,6 +168,7 @@ class Model:
     audience_id: str = ""
     ids: list[int] = field(default_factory=list)
     opted_out: dict[str, str] = field(default_factory=dict)  # Mailchimp-side opt-outs → status
+    opted_out_at: dict[str, datetime] = field(default_factory=dict)
     ever_opted_out: set[str] = field(default_factory=set)
     just_opted_out: set[str] = field(default_factory=set)    # … since the last run
     reconsented: set[str] = field(default_factory=set)       # app consent given after the opt-out
@@ -226,6 +227,7 @@ class Model:
             _event("case: pre-existing member matching a contact (linked)")
             if row["status"] in OPTED_OUT:  # opted out before the project: Mailchimp-side
                 self.opted_out[email] = row["status"]
+                self.opted_out_at[email] = datetime.min
                 self.ever_opted_out.add(email)
                 self.just_opted_out.add(email)
 
@@ -281,7 +283,12 @@ class Model:
                 self.exercised.add(f"re-consent after a Mailchimp-side opt-out ({self.opted_out[email]})")
         elif kind == "email":
             self._update(step[1], email=EMAILS[step[2]])
-            self.addresses_of[self.ids[step[1] % len(self.ids)]].add(_key(EMAILS[step[2]]))
+            cid, email = self.ids[step[1] % len(self.ids)], _key(EMAILS[step[2]])
+            self.addresses_of[cid].add(email)
+            given = self._latest_given(cid)
+            if email in self.opted_out and given is not None and given > self.opted_out_at[email]:
+                # the contact's own consent is newer than the address's opt-out (A9, A8)
+                self.reconsented.add(email)
         elif kind == "tags":
             self._update(step[1], tags=step[2])
         elif kind == "department":
@@ -300,6 +307,7 @@ class Model:
                 self.emulator.member_event(self.api_key, self.audience_id, _hash(email), step[2])
                 status = "cleaned" if step[2] == "cleaned" else "unsubscribed"
                 self.opted_out[email] = status
+                self.opted_out_at[email] = datetime.now(UTC).replace(tzinfo=None)
                 self.ever_opted_out.add(email)
                 self.just_opted_out.add(email)
                 self.reconsented.discard(email)
@@ -398,6 +406,7 @@ class Model:
             assert email not in self.frozen, f"wrote to {email}, a foreign or archived member"
         members = self.members()
         consenting = self.consenting()
+        tracked_now = self._tracked()
         live = self.consent_by_email()
         every = self.consent_by_email(live=False)
         for email, frozen in self.frozen.items():  # B4, B6
@@ -432,7 +441,7 @@ class Model:
                 assert withdrawal or reconsent, f"linked member {email}: status changed from {was} to {now}"
             if now in MAILABLE and email not in self.linked:
                 assert email in consenting, f"{email} is {now} without a consenting contact"
-            if email not in self.met:  # A2: never written (a pre-existing member stays as it was)
+            if email not in tracked_now:  # never the project's: never written (A2, B4)
                 assert was is None or was == now, f"{email}: never consented, {was} became {now}"
                 continue
             withdrawn = email in live and email not in consenting
@@ -448,8 +457,10 @@ class Model:
         self.expect_resubscribed.clear()
         for email in self.just_resubscribed:  # A6: consent given back, the run does not undo it
             assert members[email]["status"] == "subscribed", f"{email}: re-subscribe undone"
-            if email in self.met:  # (a member the project never met is not tracked: no history)
-                assert all(every.get(email, [True])), f"{email} re-subscribed in Mailchimp, consent not given"
+            if email in tracked_now:  # (a member the project does not track has no history)
+                late = self._withdrawn_since(email, members[email]["last_changed"])
+                assert all(c or cid in late for cid, c in self._consent_of(email).items()), \
+                    f"{email} re-subscribed in Mailchimp, consent not given"
                 self.exercised.add("A6 consent given back")
         self.just_resubscribed.clear()
         for email in self.just_opted_out:  # A5: every record with the address, live or deleted
@@ -459,10 +470,45 @@ class Model:
             assert self.addresses_of.get(cid, set()) & self.ever_opted_out, \
                 f"contact {cid}: consent withdrawn as a Mailchimp opt-out it never made"
 
+        self.tracked = tracked_now
+
+    def _tracked(self) -> set[str]:
         t = tables.mailchimp_member_state
         with self.engine.connect() as conn:
-            self.tracked = {_key(e) for e in conn.execute(sa.select(t.c.email).where(
+            return {_key(e) for e in conn.execute(sa.select(t.c.email).where(
                 t.c.org_id == self.org_id)).scalars() if e}
+
+    def _latest_given(self, cid: int) -> datetime | None:
+        """When the application last gave the contact consent, if its latest change is a `given`."""
+        e = tables.consent_events
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(e.c.kind, e.c.at).where(
+                e.c.org_id == self.org_id, e.c.contact_id == cid, e.c.source != "mailchimp")
+                .order_by(e.c.at.desc()).limit(1)).first()
+        return row.at if row is not None and row.kind == "given" else None
+
+    def _consent_of(self, email: str) -> dict[int, bool]:
+        c = tables.contacts
+        with self.engine.connect() as conn:
+            return {cid: bool(consent) for cid, e, consent in conn.execute(
+                sa.select(c.c.id, c.c.email, c.c.marketing_consent).where(c.c.org_id == self.org_id))
+                if e and _key(e) == email}
+
+    def _withdrawn_since(self, email: str, last_changed: str) -> set[int]:
+        """Contacts with the address whose latest app consent change is a withdrawal in or after
+        the second of `last_changed` (Mailchimp's times have second precision: such a race ends
+        without consent, see `effects.consent`)."""
+        at = datetime.fromisoformat(last_changed).astimezone(UTC).replace(tzinfo=None, microsecond=0)
+        e = tables.consent_events
+        ids = set(self._consent_of(email))
+        latest: dict[int, tuple[datetime, str]] = {}
+        with self.engine.connect() as conn:
+            for cid, kind, when in conn.execute(sa.select(e.c.contact_id, e.c.kind, e.c.at).where(
+                    e.c.org_id == self.org_id, e.c.source != "mailchimp")):
+                if cid in ids and (cid not in latest or when > latest[cid][0]):
+                    latest[cid] = (when, kind)
+        return {cid for cid, (when, kind) in latest.items()
+                if kind == "withdrawn" and when.replace(microsecond=0) >= at}
 
     def record_case(self) -> None:
         for kind in sorted(self.exercised):
