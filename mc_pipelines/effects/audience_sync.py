@@ -81,7 +81,8 @@ async def sync_org(client: MailchimpClient, engine: Engine, org_id: str, desired
     if not settings.dry_run:
         reports = await asyncio.gather(*[
             push_audience(client, engine, org_id, o.audience_id, o.plan,
-                          by_audience[o.audience_id], batch_size=settings.batch_size)
+                          by_audience[o.audience_id], batch_size=settings.batch_size,
+                          existing_members=settings.existing_members)
             for o in live if o.plan is not None])
         for outcome, report in zip([o for o in live if o.plan is not None], reports, strict=True):
             outcome.report = report

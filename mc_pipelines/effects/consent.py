@@ -65,7 +65,7 @@ def apply_changes(engine: Engine, org_id: str, changes: Iterable[MailchimpChange
             move = [i for i in ids if not _newer(latest.get(i), "given", change.at)]
             outcome.kept += [i for i in ids if i not in move]
         else:
-            move = [i for i in ids if not _newer(latest.get(i), "withdrawn", change.at)]
+            move = [i for i in ids if not _newer(latest.get(i), "withdrawn", change.at, ties=True)]
         if dry_run or not move:
             continue
         if change.kind == OPT_OUT:
@@ -77,13 +77,17 @@ def apply_changes(engine: Engine, org_id: str, changes: Iterable[MailchimpChange
     return outcome
 
 
-def _newer(latest: tuple[str, datetime] | None, kind: str, at: datetime | None) -> bool:
-    """True when the app's latest consent change of the contact is of `kind` and newer than the
-    Mailchimp change at `at`. Mailchimp's times have whole seconds: an app change within the same
-    second is not newer, so a tie never keeps a contact subscribed (an opt-out wins) nor gives
-    consent back (an app withdrawal wins, as `kind` "withdrawn" is then newer only when ≥)."""
+def _newer(latest: tuple[str, datetime] | None, kind: str, at: datetime | None, *,
+           ties: bool = False) -> bool:
+    """True when the contact's latest consent event is of `kind` and newer than `at`.
+
+    Mailchimp's times have second precision, the app's do not: both are compared to the second,
+    and a change in the same second as `at` counts as newer only with `ties` — so a same-second
+    race always ends on the side of no consent (an app `given` does not outrank an opt-out of
+    its own second; an app withdrawal does outrank a Mailchimp re-subscribe of its second)."""
     if latest is None or latest[0] != kind or at is None:
         return False
-    app_second = latest[1].replace(microsecond=0)
-    return app_second > at if kind == "given" else app_second >= at
+    mine = latest[1].replace(microsecond=0)
+    theirs = at.replace(microsecond=0)
+    return mine >= theirs if ties else mine > theirs
 

@@ -82,9 +82,10 @@ class AudiencePusher:
         self.client, self.engine, self.org_id, self.audience_id = client, engine, org_id, audience_id
         self.batch_size = batch_size
         self.report = PushReport(audience_id)
-        # hashes that take no tag this run: creates Mailchimp did not confirm as the project's,
-        # members just linked (their prior tags are known from the next run on)
+        # hashes that take no tag this run: creates Mailchimp did not confirm as the project's
         self.absent: set[str] = set()
+        # members a create found already there (linked, B2): plan row and the tags they had
+        self.linked: dict[str, tuple[dict[str, Any], set[str], str]] = {}
 
     async def _save(self, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
         if rows:
@@ -122,8 +123,19 @@ class AudiencePusher:
         answers = await self._patch_all([(r["old_email"], {
             "email_address": r["email"], "merge_fields": r["merge_fields"]}) for r in rows])
         by_hash = state.set_index("subscriber_hash", drop=False)
-        refused, moved = [], []
+        refused, moved, retry, moved_from = [], [], [], []
         for row, (member, error) in zip(rows, answers, strict=True):
+            if member is None:  # no tags for the new address unless the member moves there
+                self.absent.add(row["subscriber_hash"])
+            if member is None and error is not None and not error.answered:
+                # the answer was lost: the move may have landed — read it back, never assume
+                member, landed = await self._address_change_landed(row)
+                if member is None:
+                    self._outcome(row, row["email"], "request_failed", str(error))
+                    self.report.add("failed")
+                    if landed is False:  # the old member is still there: planned again next run
+                        retry.append(row)
+                    continue  # unknown: the intent stays and the next run reads it back
             if member is None:
                 self._outcome(row, row["email"], "email_change_refused", str(error))
                 self.report.add("email_change_refused")
@@ -134,35 +146,50 @@ class AudiencePusher:
                           "contact_id": int(row["contact_id"]), "payload_hash": row["payload_hash"],
                           "status": member.get("status", old["status"]), "intent": None,
                           "intent_at": None, "status_read_at": now, "moved_from_hash": None})
+            moved_from.append(row["old_hash"])
+            self.absent.discard(row["subscriber_hash"])
             self.report.add("email_changed")
         columns = [c for c in member_state.DIFF_COLUMNS if c not in ("audience_id", "subscriber_hash")]
         await self._save([{k: v for k, v in m.items() if k in columns or k == "subscriber_hash"}
                           for m in moved], columns)
-        if moved:
+        if moved:  # only the rows whose member really moved (not refused, not unknown)
             await asyncio.to_thread(member_state.forget_rows, self.engine, self.org_id,
-                                    self.audience_id, [r["old_hash"] for r in rows
-                                                       if r["old_hash"] not in {x["old_hash"] for x in refused}])
+                                    self.audience_id, moved_from)
         await self._save([{"subscriber_hash": r["old_hash"], "intent": None, "intent_at": None}
-                          for r in refused], ["intent", "intent_at"])
+                          for r in refused + retry], ["intent", "intent_at"])
         return pd.DataFrame(refused, columns=changes.columns)
+
+    async def _address_change_landed(self, row: dict[str, Any]) -> tuple[dict[str, Any] | None, bool | None]:
+        """After a lost answer to an address change: (the member under its new address when the
+        change landed, else None; False when the old member is still there, None when unknown)."""
+        member, answered = await read_member(self.client, self.audience_id, row["email"])
+        if answered and member is not None:
+            return member, True
+        old, old_answered = await read_member(self.client, self.audience_id, row["old_email"])
+        return None, (False if answered and old_answered and old is not None else None)
 
     # -- creates ---------------------------------------------------------------------------------
     async def create(self, creates: pd.DataFrame) -> None:
-        """New members by batch subscribe (update_existing false, status subscribed)."""
+        """New members by batch subscribe (update_existing false, status subscribed).
+
+        Each chunk's intents are recorded just before that chunk is sent, and only as many chunks
+        are in flight as the client has connections: a run killed mid-create leaves a few chunks
+        to read back (B5), not the whole plan (which would cost the next run one GET a member)."""
         if creates.empty:
             return
-        at = utcnow().replace(microsecond=0)
         self.absent.update(creates["subscriber_hash"])
-        await self._save([{"subscriber_hash": r["subscriber_hash"], "contact_id": int(r["contact_id"]),
-                           "email": r["email"], "ownership": lc.NO_MEMBER, "status": lc.UNKNOWN,
-                           "intent": lc.INTENT_CREATE, "intent_at": at, "payload_hash": None,
-                           "parked": None} for r in creates.to_dict("records")],
-                         ["contact_id", "email", "ownership", "status", "intent", "intent_at",
-                          "payload_hash", "parked"])
-        marker = lc.signup_marker(at)
+        gate = asyncio.Semaphore(max(1, int(getattr(self.client, "max_connections", 8))))
 
         async def send(part: list[dict[str, Any]]) -> None:
-            await self._create_chunk(part, at, marker)
+            async with gate:
+                at = utcnow().replace(microsecond=0)
+                await self._save([{"subscriber_hash": r["subscriber_hash"], "contact_id": int(r["contact_id"]),
+                                   "email": r["email"], "ownership": lc.NO_MEMBER, "status": lc.UNKNOWN,
+                                   "intent": lc.INTENT_CREATE, "intent_at": at, "payload_hash": None,
+                                   "parked": None} for r in part],
+                                 ["contact_id", "email", "ownership", "status", "intent", "intent_at",
+                                  "payload_hash", "parked"])
+                await self._create_chunk(part, at, lc.signup_marker(at))
 
         await self._each_chunk(creates, send)
 
@@ -246,14 +273,37 @@ class AudiencePusher:
                 self.absent.discard(row["subscriber_hash"])
                 self.report.add("created")
             elif values.get("ownership") == lc.LINKED:
-                values["payload_hash"] = None  # a linked member's fields are brought up to date next
+                values["payload_hash"] = None  # brought up to date by `link_updates` (B2)
                 self.report.add("linked")
+                if member is not None:
+                    self.linked[row["subscriber_hash"]] = (
+                        row, {str(t).casefold() for t in values.get("prior_tags") or ()},
+                        str(member.get("status")))
             else:  # gone between the refusal and the read: created again next run
                 self.report.add("failed")
             saved.append(values)
         await self._save(saved, ["ownership", "status", "status_origin", "status_read_at", "intent",
                                  "intent_at", "payload_hash", "prior_tags", "mailchimp_contact_id"])
         await asyncio.to_thread(apply_changes, self.engine, self.org_id, changes)
+
+    def link_updates(self, existing_members: str) -> pd.DataFrame:
+        """Field updates for the members this run's creates linked (B2: kept up to date in the same
+        run, unless `existing_members=leave`; only statuses that take field updates); they take
+        their managed tags this run too, except the tags they already had (D2)."""
+        rows = [row for h, (row, _prior, status) in self.linked.items()
+                if existing_members == "update" and status in lc.EDITABLE]
+        editable = {r["subscriber_hash"] for r in rows}
+        self.absent.difference_update(editable)
+        self.absent.update(set(self.linked) - editable)
+        return pd.DataFrame(rows)
+
+    def without_prior_tags(self, adds: pd.DataFrame) -> pd.DataFrame:
+        """Tag adds minus the tags just-linked members had before the project (D2)."""
+        if not len(adds) or not self.linked:
+            return adds
+        keep = [not (h in self.linked and str(t).casefold() in self.linked[h][1])
+                for h, t in zip(adds["subscriber_hash"], adds["tag"], strict=True)]
+        return adds[keep]
 
     # -- field updates and status changes ----------------------------------------------------
     async def update(self, updates: pd.DataFrame) -> None:
@@ -339,6 +389,7 @@ class AudiencePusher:
     async def tags(self, adds: pd.DataFrame, removes: pd.DataFrame, current: dict[str, set[str]]) -> None:
         """Managed tags as static-segment add/remove batches (≤500 emails a call)."""
         adds = adds[~adds["subscriber_hash"].isin(self.absent)] if len(adds) else adds
+        removes = removes[~removes["subscriber_hash"].isin(self.absent)] if len(removes) else removes
         tag_names = sorted(set(adds["tag"] if len(adds) else []) | set(removes["tag"] if len(removes) else []))
         if not tag_names:
             return
@@ -450,7 +501,8 @@ def _split(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, audience_id: str,
-                        plan: AudiencePlan, state: pd.DataFrame, *, batch_size: int = 500) -> PushReport:
+                        plan: AudiencePlan, state: pd.DataFrame, *, batch_size: int = 500,
+                        existing_members: str = "update") -> PushReport:
     """Apply `plan` to one audience (its resolved `state` gives the members' current tags)."""
     pusher = AudiencePusher(client, engine, org_id, audience_id, batch_size=batch_size)
     refused = await pusher.change_addresses(plan.email_changes, state)
@@ -458,7 +510,11 @@ async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, au
     if len(refused):
         creates = pd.concat([creates, refused[list(creates.columns)]], ignore_index=True)
     await pusher.create(creates)
-    await pusher.update(plan.updates)
+    linked = pusher.link_updates(existing_members)
+    updates = plan.updates
+    if len(linked):
+        updates = pd.concat([updates, linked[list(updates.columns)]], ignore_index=True)
+    await pusher.update(updates)
     unsubscribes = plan.unsubscribes
     if len(refused):
         old = state[state["subscriber_hash"].isin(refused["old_hash"])
@@ -467,7 +523,12 @@ async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, au
                                   .assign(reason="email_changed", explicit=False)], ignore_index=True)
     await pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED)
     await pusher.change_status(plan.resubscribes, lambda r: r["status"])
-    await pusher.tags(plan.tag_adds, plan.tag_removes, tags_by_hash(state, plan))
+    current = tags_by_hash(state, plan)
+    if len(plan.email_changes):  # a member that moved keeps its managed tags (B10)
+        held = tags_by_hash(state[state["subscriber_hash"].isin(plan.email_changes["old_hash"])])
+        for new, old in zip(plan.email_changes["subscriber_hash"], plan.email_changes["old_hash"], strict=True):
+            current[new] = held.get(old, set())
+    await pusher.tags(pusher.without_prior_tags(plan.tag_adds), plan.tag_removes, current)
     return pusher.report
 
 

@@ -247,20 +247,26 @@ class _Planner:
     def _desired_tags(self, rows: np.ndarray, in_state: np.ndarray, at: np.ndarray) -> None:
         frozen = {t.casefold() for t in self.ctx.frozen_tags}
         for i in rows.tolist():
-            want = self.d_tags[i]
-            have = self.s_tags[at[i]] if in_state[i] else ()
-            if want == have:
-                continue
-            prior = lc.fold_tags(self.s_prior[at[i]]) if in_state[i] else {}
-            have_f = lc.fold_tags(have)
-            want_f = lc.fold_tags(want)
-            row = (self.d_email[i], self.d_hash[i], self.d_cid[i])
-            for key, tag in want_f.items():
-                if key not in have_f and key not in prior:
-                    self.tag_adds.append((tag, *row))
-            for key, tag in have_f.items():
-                if key not in want_f and key not in prior and key not in frozen:
-                    self.tag_removes.append((tag, *row))
+            self._tag_moves(i, self.s_tags[at[i]] if in_state[i] else (),
+                            self.s_prior[at[i]] if in_state[i] else (), frozen)
+        # a member whose address changes in place (B10) keeps its tags: moved from what it has
+        for i, j in zip(self.email_changes, self.email_change_old, strict=True):
+            self._tag_moves(i, self.s_tags[j], self.s_prior[j], frozen)
+
+    def _tag_moves(self, i: int, have: tuple, prior_tags: tuple, frozen: set[str]) -> None:
+        want = self.d_tags[i]
+        if want == have:
+            return
+        prior = lc.fold_tags(prior_tags)
+        have_f = lc.fold_tags(have)
+        want_f = lc.fold_tags(want)
+        row = (self.d_email[i], self.d_hash[i], self.d_cid[i])
+        for key, tag in want_f.items():
+            if key not in have_f and key not in prior:
+                self.tag_adds.append((tag, *row))
+        for key, tag in have_f.items():
+            if key not in want_f and key not in prior and key not in frozen:
+                self.tag_removes.append((tag, *row))
 
     # -- state rows that are not desired -------------------------------------------------------
     def _exits(self, rows: np.ndarray) -> None:

@@ -13,8 +13,10 @@ succeeded, 1 when it failed.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
+import signal
 import sys
 
 
@@ -29,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="import everything, print 'ready', then start on a line from stdin "
                              "(lets the parent start the next worker while one runs)")
     args = parser.parse_args(argv)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the parent asks where a run hangs
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
 

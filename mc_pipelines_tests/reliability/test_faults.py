@@ -3,21 +3,32 @@ Mailchimp API call of the org's account, a first sync of 5,000 contacts with seg
 then a second sync after a round of changes (consent flips, Mailchimp-side unsubscribes and
 cleans, marketer tags, renames, segment moves, email changes, deletions, a segment replaced),
 end with the emulator's audience exactly equal to the desired state: members, statuses, merge
-fields, managed tags; marketer tags and pre-existing members untouched; nothing doubled.
+fields, managed tags; marketer tags and foreign members untouched; nothing doubled.
+
+The audience holds members before the project (LIFECYCLE B2, B4): three match contacts and are
+*linked* on the first create (fields and managed tags kept up to date, status and own tags
+never changed; in the change round one is renamed, one withdraws consent — unsubscribed, B3 —
+and one is deleted — unlinked: status kept, managed tags removed), one matches no contact and is
+*foreign* (never touched). Address changes are made in place (B10): the old address is gone.
 
 The desired state comes from the independent oracle in `support.py`. A sync is re-run (a bounded
-number of times) only if a run left rows to retry, i.e. rows whose call still failed after the
-client's own retries; with the client's default 6 attempts per call no re-run is needed, and
-`test_rows_failed_after_the_client_gave_up_...` allows 2 attempts to exercise that path. The
-figures (calls, faults injected per kind, runs per sync) are printed with `-s`.
+number of times) only if a run left rows to retry: rows whose call still failed after the
+client's own retries, and rows of a `/batches` submission whose answer was lost (a 5xx or a drop
+on `POST /batches` is not retried blindly: the intents stay and the next run reads the members
+back, B5/B8). `test_rows_failed_after_the_client_gave_up_...` allows 2 attempts per call to
+exercise that path harder; `test_lost_answers_of_unsubscribes_and_tag_moves_...` loses the
+acknowledgements of applied writes on a run of exits and tag moves. The figures (calls, faults
+injected per kind, runs per sync, rows retried) are printed with `-s`.
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
 
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import tables
@@ -42,6 +53,7 @@ from mc_pipelines_tests.support.reliability import (
     generated_contacts,
     immediate_retries,
     run_sync,
+    state_rows,
     static_segment_names,
     sync_until_clean,
 )
@@ -74,10 +86,14 @@ def _bulk_update(engine, org_id: str, changes: dict[int, dict]) -> None:
 
 
 def _change_round(engine, emulator, conn, org_id: str, rows: list[dict], rng: random.Random,
-                  before: dict[str, dict], untouched: dict[str, dict]) -> dict:
-    """Changes on both sides between the two syncs; returns what the expectation needs."""
+                  before: dict[str, dict], untouched: dict[str, dict], linked: list[dict]) -> dict:
+    """Changes on both sides between the two syncs; returns what the expectation needs. Of the
+    linked members' contacts, the first is renamed (its fields follow, B2), the second withdraws
+    consent (unsubscribed, B3), the third is deleted (unlinked: status kept, managed tags gone)."""
     key, aud = conn["api_key"], conn["audience_id"]
-    pushed = sorted(e for e, m in before.items() if m["status"] == "subscribed" and e not in untouched)
+    shared = {r["email"] for r in linked}
+    pushed = sorted(e for e, m in before.items() if m["status"] == "subscribed"
+                    and e not in untouched and e not in shared)
     ids_by_email: dict[str, list[int]] = {}
     for r in rows:
         ids_by_email.setdefault(r["email"].strip().lower(), []).append(r["id"])
@@ -92,8 +108,10 @@ def _change_round(engine, emulator, conn, org_id: str, rows: list[dict], rng: ra
     for email in cleaned:
         emulator.member_event(key, aud, subscriber_hash(email), "cleaned")
 
-    changes: dict[int, dict] = {}
-    ids = [r["id"] for r in rows]
+    changes: dict[int, dict] = {linked[0]["id"]: {"first_name": "Linked"},
+                                linked[1]["id"]: {"marketing_consent": False},
+                                linked[2]["id"]: {"deleted_at": datetime.now()}}
+    ids = [r["id"] for r in rows if r["email"] not in shared]
     for cid in rng.sample(ids, 150):
         changes.setdefault(cid, {})["marketing_consent"] = False
     for cid in rng.sample(ids, 200):
@@ -106,7 +124,7 @@ def _change_round(engine, emulator, conn, org_id: str, rows: list[dict], rng: ra
         changes.setdefault(cid, {})["email"] = f"moved.{cid}@posteo.de"
     for cid in rng.sample(ids, 40):
         changes.setdefault(cid, {})["deleted_at"] = datetime.now()
-    never = [r["id"] for r in rows if not r["marketing_consent"]]
+    never = [r["id"] for r in rows if not r["marketing_consent"] and r["email"] not in shared]
     for cid in rng.sample(never, 50):
         changes.setdefault(cid, {})["marketing_consent"] = True
     _bulk_update(engine, org_id, changes)
@@ -119,8 +137,13 @@ def _change_round(engine, emulator, conn, org_id: str, rows: list[dict], rng: ra
         db.execute(s.update().where(s.c.org_id == org_id, s.c.id == BASE + 4)
                    .values(deleted_at=datetime.now()))
     add_segment(engine, org_id, BASE + 5, "app:paris", {"location": "paris"})
+    # a cleaned member is never written again (LIFECYCLE A8, C6): it keeps the managed tags it had
+    untouchable = {**marketer, **{e: set(before[e]["tags"]) for e in cleaned}}
     return {
-        "marketer": marketer,
+        "marketer": untouchable,
+        "withdrawn": {linked[1]["email"]},
+        "email_changes": {r["email"].lower(): (r["id"], changes[r["id"]]["email"]) for r in rows
+                          if "email" in changes.get(r["id"], {})},
         "mailchimp_side": {**{e: "unsubscribed" for e in unsubscribed}, **{e: "cleaned" for e in cleaned}},
         # contacts still holding an address that opted out in Mailchimp (not moved or deleted)
         "mailchimp_side_contacts": [i for e in unsubscribed + cleaned for i in ids_by_email[e]
@@ -139,13 +162,20 @@ def _fault_sync(backend_engine, emulator, seed: int, n: int, *, max_runs: int = 
     add_standard_segments(engine, org_id, BASE)
     conn = connect_to_emulator(engine, emulator, org_id)
     key, aud = conn["api_key"], conn["audience_id"]
-    # Members in the audience before the project: one the application also has (so the first
-    # create meets "already a list member"), one it does not. Neither may ever be touched.
-    shared = next(r["email"] for r in rows if r["marketing_consent"] and r["email"].islower())
+    # Members in the audience before the project: three the application also has (the first
+    # create meets "already a list member": linked, B2 — fields and managed tags kept up to date,
+    # status and own tags never changed), one it does not (foreign, B4: never touched).
+    counts = Counter(r["email"].lower() for r in rows)
+    linked_rows = [r for r in rows if r["marketing_consent"] and r["email"].islower()
+                   and counts[r["email"]] == 1][:3]
     emulator.bulk_load(key, aud, [
-        {"email_address": e, "status": "subscribed", "merge_fields": {"FNAME": "Theirs"},
-         "tags": ["marketer:legacy"]} for e in (shared, "long.time.reader@web.de")])
-    untouched = audience(emulator, key, aud)
+        {"email_address": e, "status": status, "merge_fields": {"FNAME": "Theirs"},
+         "tags": ["marketer:legacy"]}
+        for e, status in ((linked_rows[0]["email"], "subscribed"), (linked_rows[1]["email"], "pending"),
+                          (linked_rows[2]["email"], "subscribed"), ("long.time.reader@web.de", "subscribed"))])
+    before_project = audience(emulator, key, aud)
+    linked = {r["email"]: before_project[r["email"]] for r in linked_rows}
+    untouched = {e: m for e, m in before_project.items() if e not in linked}
     emulator.set_faults(key, clear=True, seed=seed, **FAULTS)
 
     figures: dict = {"contacts": n}
@@ -153,22 +183,33 @@ def _fault_sync(backend_engine, emulator, seed: int, n: int, *, max_runs: int = 
         metas, runs = sync_until_clean(instance, org_id, engine, emulator, **retry)
         figures["first_sync_runs"] = runs
         first = audience(emulator, key, aud)
-        expected = Expectation(desired=desired_audience(engine, org_id), untouched=untouched)
+        expected = Expectation(desired=desired_audience(engine, org_id), untouched=untouched, linked=linked)
         assert len(expected.desired) > 0.8 * n
         assert differences(expected, first) == []
-        assert sum(m.get("parked", 0) for m in metas) == 1  # the shared pre-existing member
+        assert sum(m.get("parked", 0) for m in metas) == 0
+        ownership = {r["email"]: r["ownership"] for r in state_rows(engine, org_id)}
+        assert {e: ownership.get(e) for e in linked} == dict.fromkeys(linked, "linked")
+        assert "long.time.reader@web.de" not in ownership  # foreign: no state at all
         figures["rows_retried_next_run"] = sum(m.get("failed", 0) for m in metas)
 
-        change = _change_round(engine, emulator, conn, org_id, rows, rng, first, untouched)
+        contact_of = {r["email"].lower(): r["contact_id"] for r in state_rows(engine, org_id)}
+        change = _change_round(engine, emulator, conn, org_id, rows, rng, first, untouched, linked_rows)
         metas, runs = sync_until_clean(instance, org_id, engine, emulator, **retry)
         figures["second_sync_runs"] = runs
         second = audience(emulator, key, aud)
         desired = desired_audience(engine, org_id)
+        moved = {old: new.lower() for old, (cid, new) in change["email_changes"].items()
+                 if contact_of.get(old) == cid and new.lower() in desired and old not in desired
+                 and first[old]["status"] in ("subscribed", "pending", "unsubscribed")}
+        marketer = {moved.get(e, e): tags for e, tags in change["marketer"].items()}  # tags follow
         expected = Expectation(
-            desired=desired, untouched=untouched, marketer_tags=change["marketer"],
+            desired=desired, untouched=untouched, marketer_tags=marketer,
             left={e for e in first if e not in untouched and e not in desired},
-            mailchimp_side=change["mailchimp_side"],
+            mailchimp_side=change["mailchimp_side"], linked=linked, withdrawn=change["withdrawn"],
+            # B10: a contact's new address replaces its member's old one in place
+            moved=set(moved),
         )
+        assert {e for e in linked if e not in desired} == {r["email"] for r in linked_rows[1:]}
         problems = differences(expected, second)
         assert problems == [], f"{len(problems)} differences, first: {problems[:10]}"
         assert len(expected.left) > 200 and any(m.tags for m in desired.values())
@@ -268,7 +309,7 @@ def test_creates_whose_acknowledgement_was_lost_stay_the_projects_members(sqlite
     conn = connect_to_emulator(engine, emulator, "ack-loss")
     emulator.set_faults(conn["api_key"], clear=True, ack_loss_rate=0.5, seed=8)
     with scanned_instance() as instance:
-        sync_until_clean(instance, "ack-loss", engine, emulator, batch_size=25)
+        sync_until_clean(instance, "ack-loss", engine, emulator, batch_size=25, max_runs=6)
         emulator.set_faults(conn["api_key"], clear=True)
         assert emulator.stats(conn["api_key"])["faults"]["ack_loss"] > 0
         with engine.begin() as db:  # everyone withdraws consent
@@ -286,3 +327,65 @@ def sqlite_app(tmp_path):
     migrate(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.mark.parametrize(("seed", "backend_engine"), [(13, "sqlite"), (29, "postgresql")],
+                         indirect=["backend_engine"], ids=["seed13-sqlite", "seed29-postgresql"])
+def test_lost_answers_of_unsubscribes_and_tag_moves_are_read_back_not_misread(backend_engine, process_emulator, seed):
+    """Lost acknowledgements (`ack_loss_rate`: Mailchimp applies the write, the answer never
+    comes) on the run where contacts withdraw consent, get deleted, leave segments and join
+    others: unsubscribes (member PATCHes through `/batches`) and tag moves whose answers are lost
+    keep their intent and are read back. The audience ends exactly as desired, no consent is
+    withdrawn as a Mailchimp-side opt-out (B8: the project's own unsubscribe is never misread),
+    no intent is left, and a re-sync writes nothing."""
+    engine, emulator, org_id = backend_engine, process_emulator, f"ack-exits-{seed}"
+    rng = random.Random(seed)
+    add_org(engine, org_id)
+    rows = generated_contacts(org_id, 1500, base=BASE, seed=seed, consent_rate=1.0)
+    add_contacts(engine, rows)
+    add_standard_segments(engine, org_id, BASE)
+    conn = connect_to_emulator(engine, emulator, org_id)
+    key, aud = conn["api_key"], conn["audience_id"]
+    with scanned_instance() as instance:
+        sync_until_clean(instance, org_id, engine, emulator, batch_size=25)
+        first = audience(emulator, key, aud)
+        ids = [r["id"] for r in rows]
+        changes: dict[int, dict] = {}
+        for cid in rng.sample(ids, 250):
+            changes.setdefault(cid, {})["marketing_consent"] = False
+        for cid in rng.sample(ids, 250):  # tag moves: app:vip and app:beta-news in and out
+            changes.setdefault(cid, {})["tags"] = sorted(rng.sample(("vip", "beta", "newsletter"), rng.randint(0, 3)))
+        for cid in rng.sample(ids, 150):  # leave app:berlin-lisbon
+            changes.setdefault(cid, {})["location"] = "Paris"
+        for cid in rng.sample(ids, 60):
+            changes.setdefault(cid, {})["deleted_at"] = datetime.now()
+        _bulk_update(engine, org_id, changes)
+        emulator.set_faults(key, clear=True, ack_loss_rate=0.3, seed=seed)
+        metas, runs = sync_until_clean(instance, org_id, engine, emulator, batch_size=25, max_runs=8)
+        desired = desired_audience(engine, org_id)
+        expected = Expectation(desired=desired, left={e for e in first if e not in desired})
+        problems = differences(expected, audience(emulator, key, aud))
+        assert problems == [], f"{len(problems)} differences, first: {problems[:10]}"
+        assert len(expected.left) > 200
+        e = tables.consent_events
+        with engine.connect() as db:
+            false_opt_outs = db.execute(sa.select(e.c.contact_id, e.c.detail).where(
+                e.c.org_id == org_id, e.c.source == "mailchimp")).all()
+        assert false_opt_outs == [], f"lost answers read as Mailchimp-side opt-outs: {false_opt_outs[:5]}"
+        assert [r for r in state_rows(engine, org_id) if r["intent"] is not None] == []
+        writes = emulator.stats(key)["writes"]
+        result = run_sync(instance, org_id, engine, emulator, batch_size=25)
+        assert result.success and metadata_of(result, "audience_sync")["mailchimp_write_calls"] == 0
+        assert emulator.stats(key)["writes"] == writes, "a re-sync with no change wrote"
+    stats = emulator.stats(key)
+    emulator.set_faults(key, clear=True)
+    assert stats["faults"]["ack_loss"] > 0
+    unsubscribed = sum(m.get("unsubscribed", 0) for m in metas)
+    figures = {"runs": runs, "acks_lost": stats["faults"]["ack_loss"],
+               "rows_retried_next_run": sum(m.get("failed", 0) for m in metas),
+               "read_back": sum(a.get("read_back", 0) for m in metas for a in m.get("audiences", [])),
+               "unsubscribed": unsubscribed, "left": len(expected.left),
+               "tags_added": sum(m.get("tags_added", 0) for m in metas),
+               "tags_removed": sum(m.get("tags_removed", 0) for m in metas)}
+    assert figures["rows_retried_next_run"] > 0 and runs > 1, figures  # the faults were really met
+    print(f"\nack loss on exits, seed {seed}: {figures}")

@@ -185,20 +185,42 @@ def static_segment_names(emulator, api_key: str, audience_id: str) -> list[str]:
 class Expectation:
     """The exact audience after a sync: desired members subscribed with their fields and managed
     tags; `left` (addresses the project pushed that are no longer desired) unsubscribed or
-    cleaned without managed tags; `untouched` members exactly as they were; marketer tags kept."""
+    cleaned without managed tags; `untouched` (foreign) members exactly as they were; marketer
+    tags kept.
+
+    `linked`: members that existed before the project and match a contact (LIFECYCLE B2), as they
+    were before the project's first run: while desired, their fields are the desired ones, their
+    status is the one they had, the tags they had are kept and the managed tags applied; when they
+    leave, their managed tags go and their status stays, unless they are in `withdrawn` (the app
+    withdrew consent: unsubscribed, B3)."""
 
     desired: dict[str, Member]
     left: set[str] = field(default_factory=set)
     untouched: dict[str, dict[str, Any]] = field(default_factory=dict)
     marketer_tags: dict[str, set[str]] = field(default_factory=dict)
     mailchimp_side: dict[str, str] = field(default_factory=dict)  # email → status set in Mailchimp
+    linked: dict[str, dict[str, Any]] = field(default_factory=dict)
+    withdrawn: set[str] = field(default_factory=set)
+    moved: set[str] = field(default_factory=set)  # old addresses changed in place (B10): gone
+
+    def status_of(self, email: str, default: str) -> str:
+        """The status `email` must have (`default`: a project-created member's)."""
+        if email in self.mailchimp_side:
+            return self.mailchimp_side[email]
+        if email in self.linked and email not in self.withdrawn:
+            return self.linked[email]["status"]
+        return default
+
+    def kept_tags(self, email: str) -> set[str]:
+        """Tags that are not the project's to remove: a marketer's, and a linked member's own."""
+        return self.marketer_tags.get(email, set()) | set(self.linked.get(email, {}).get("tags", ()))
 
 
 def differences(expected: Expectation, actual: dict[str, dict[str, Any]]) -> list[str]:
     """Every way `actual` (from `audience`) differs from `expected`; empty when exact."""
     problems: list[str] = []
     desired = {k: v for k, v in expected.desired.items() if k not in expected.untouched}
-    wanted = set(desired) | expected.left | set(expected.untouched)
+    wanted = (set(desired) | expected.left | set(expected.untouched)) - expected.moved
     for email in sorted(set(actual) - wanted):
         problems.append(f"{email}: in Mailchimp but not expected ({actual[email]['status']})")
     for email in sorted(wanted - set(actual)):
@@ -207,25 +229,25 @@ def differences(expected: Expectation, actual: dict[str, dict[str, Any]]) -> lis
         got = actual.get(email)
         if got is None:
             continue
-        status = expected.mailchimp_side.get(email, "subscribed")
+        status = expected.status_of(email, "subscribed")
         if got["status"] != status:
             problems.append(f"{email}: status {got['status']}, expected {status}")
         fields = {t: got["merge_fields"].get(t, "") for t in MERGE_TAGS}
         if fields != member.merge_fields:
             problems.append(f"{email}: merge fields {fields}, expected {member.merge_fields}")
-        tags = set(member.tags) | expected.marketer_tags.get(email, set())
+        tags = set(member.tags) | expected.kept_tags(email)
         if set(got["tags"]) != tags or len(got["tags"]) != len(tags):
             problems.append(f"{email}: tags {sorted(got['tags'])}, expected {sorted(tags)}")
-    for email in sorted(expected.left - set(desired)):
+    for email in sorted(expected.left - set(desired) - expected.moved):
         got = actual.get(email)
         if got is None:
             continue
-        status = expected.mailchimp_side.get(email, "unsubscribed")
+        status = expected.status_of(email, "unsubscribed")
         if got["status"] != status:
             problems.append(f"{email}: left the audience; status {got['status']}, expected {status}")
-        if set(got["tags"]) != expected.marketer_tags.get(email, set()):
+        if set(got["tags"]) != expected.kept_tags(email):
             problems.append(f"{email}: left with tags {sorted(got['tags'])}, expected only the "
-                            f"marketer's {sorted(expected.marketer_tags.get(email, set()))}")
+                            f"marketer's {sorted(expected.kept_tags(email))}")
     for email, before in sorted(expected.untouched.items()):
         got = actual.get(email)
         if got is not None:
