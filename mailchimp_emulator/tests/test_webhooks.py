@@ -57,14 +57,19 @@ def test_people_and_marketer_events_are_delivered_form_encoded(
 ) -> None:
     put(sdk, list_id, "pat@acme-corp.com", status_if_new="subscribed", merge_fields={"FNAME": "Pat"})
     _hook(sdk, list_id, receiver)
-    emu.member_event(api_key, list_id, "pat@acme-corp.com", "unsubscribe", reason="No thanks")
-    emu.member_event(api_key, list_id, "pat@acme-corp.com", "subscribe")  # signup form again
-    emu.member_event(
-        api_key, list_id, "pat@acme-corp.com", "profile", email_address="pat.new@acme-corp.com"
-    )
-    emu.member_event(api_key, list_id, "pat.new@acme-corp.com", "cleaned")
-    emu.member_event(api_key, list_id, "newbie@acme-corp.com", "subscribe")  # a new signup
-    emu.member_event(api_key, list_id, "newbie@acme-corp.com", "archive")
+    # deliveries run concurrently (no order is promised): each event is awaited before the next,
+    # so the receiver's order can be compared with the events'
+    events = [
+        ("pat@acme-corp.com", "unsubscribe", {"reason": "No thanks"}),
+        ("pat@acme-corp.com", "subscribe", {}),  # signup form again
+        ("pat@acme-corp.com", "profile", {"email_address": "pat.new@acme-corp.com"}),
+        ("pat.new@acme-corp.com", "cleaned", {}),
+        ("newbie@acme-corp.com", "subscribe", {}),  # a new signup
+        ("newbie@acme-corp.com", "archive", {}),
+    ]
+    for n, (email, kind, fields) in enumerate(events, start=1):
+        emu.member_event(api_key, list_id, email, kind, **fields)
+        wait_for(lambda n=n: len(receiver.posts()) >= n)
     deliveries = _deliveries(emu, api_key, list_id, 6)
     assert [(d["type"], d["source"]) for d in deliveries] == [
         ("unsubscribe", "user"), ("subscribe", "user"), ("upemail", "user"),
