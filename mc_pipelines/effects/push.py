@@ -338,10 +338,16 @@ class AudiencePusher:
         for group in _split(saved):
             await self._save(group, [k for k in group[0] if k != "subscriber_hash"])
 
-    async def change_status(self, rows: pd.DataFrame, status_of: Callable[[dict[str, Any]], str]) -> None:
+    async def change_status(self, rows: pd.DataFrame, status_of: Callable[[dict[str, Any]], str],
+                            state: pd.DataFrame | None = None) -> None:
         """Explicit status changes, each to the status the plan chose from the one just read."""
         if not len(rows):
             return
+        known: dict[str, dict[str, Any]] = {}
+        if state is not None and len(state):
+            mine = state[state["subscriber_hash"].isin(rows["subscriber_hash"])]
+            known = {h: {"status": st, "status_origin": o} for h, st, o in zip(
+                mine["subscriber_hash"], mine["status"], mine["status_origin"], strict=True)}
         records = rows.to_dict("records")
         now = utcnow()
         intents = {lc.UNSUBSCRIBED: lc.INTENT_UNSUBSCRIBE, lc.SUBSCRIBED: lc.INTENT_SUBSCRIBE,
@@ -356,8 +362,8 @@ class AudiencePusher:
                 self.report.add({lc.UNSUBSCRIBED: "unsubscribed", lc.SUBSCRIBED: "resubscribed",
                                  lc.PENDING: "reconfirmation_requested"}[wanted])
                 saved.append({"subscriber_hash": row["subscriber_hash"], "status": member.get("status", wanted),
-                              "status_origin": lc.PROJECT, "status_read_at": now, "intent": None,
-                              "intent_at": None})
+                              "status_origin": lc.origin_of_write(known.get(row["subscriber_hash"], {}), wanted),
+                              "status_read_at": now, "intent": None, "intent_at": None})
                 continue
             code = _error_code(error)
             self._outcome(row, row["email"], code, str(error))
@@ -521,8 +527,8 @@ async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, au
                     & state["status"].isin(list(lc.MAILABLE)) & (state["ownership"] == lc.CREATED)]
         unsubscribes = pd.concat([unsubscribes, old[["subscriber_hash", "contact_id", "email"]]
                                   .assign(reason="email_changed", explicit=False)], ignore_index=True)
-    await pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED)
-    await pusher.change_status(plan.resubscribes, lambda r: r["status"])
+    await pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED, state)
+    await pusher.change_status(plan.resubscribes, lambda r: r["status"], state)
     current = tags_by_hash(state, plan)
     if len(plan.email_changes):  # a member that moved keeps its managed tags (B10)
         held = tags_by_hash(state[state["subscriber_hash"].isin(plan.email_changes["old_hash"])])

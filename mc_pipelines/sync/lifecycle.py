@@ -151,6 +151,18 @@ class ReadOutcome:
     resubscribed: bool = False       # a Mailchimp-side subscribe after an opt-out (A6)
 
 
+def origin_of_write(state: dict[str, Any], wanted: str) -> str:
+    """Whose status a status the project wrote is: the project's, except a double opt-in request
+    (A8) and the unsubscribe of a member still waiting to confirm one — the Mailchimp-side opt-out
+    stands until the person confirms, so a later re-consent never re-subscribes it as if the
+    project had made the opt-out (A7 is for project-made unsubscribes only)."""
+    if wanted == PENDING:
+        return MAILCHIMP
+    if wanted == UNSUBSCRIBED and state.get("status") == PENDING and state.get("status_origin") == MAILCHIMP:
+        return MAILCHIMP
+    return PROJECT
+
+
 def signup_marker(at: datetime) -> str:
     """The `timestamp_signup` the project sends with every create (second precision, UTC): a
     member read back with exactly this value was created by that create (B5)."""
@@ -184,7 +196,7 @@ def after_read(state: dict[str, Any], member: dict[str, Any] | None, now: dateti
     values["ownership"] = ownership
     wanted = INTENT_STATUS.get(intent or "")
     if wanted is not None and status == wanted:  # the lost answer was a success
-        values["status_origin"] = PROJECT
+        values["status_origin"] = origin_of_write(state, wanted)
         return ReadOutcome(values)
     return _mailchimp_side(state, status, values)
 
@@ -195,7 +207,7 @@ def after_pull(state: dict[str, Any], status: str, now: datetime) -> ReadOutcome
     intent = state.get("intent")
     wanted = INTENT_STATUS.get(intent or "")
     if wanted is not None and status == wanted:  # our write landed; its answer may be lost (B8)
-        values.update(status_origin=PROJECT, intent=None, intent_at=None)
+        values.update(status_origin=origin_of_write(state, wanted), intent=None, intent_at=None)
         return ReadOutcome(values)
     if intent is not None:
         # a write is in flight or its answer was lost: the push reads the member back first

