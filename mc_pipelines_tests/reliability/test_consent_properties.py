@@ -697,10 +697,6 @@ async def test_the_property_checks_catch_a_consent_breach(sqlite_engine, process
         check({"ben@web.de"})
 
 
-@pytest.mark.xfail(strict=True, reason="LIFECYCLE B6 gap: a member archived in Mailchimp before "
-                   "the project met its address is re-added by the create (batch subscribe re-adds "
-                   "archived members, as Mailchimp does); the pull's archived scan does not record "
-                   "untracked archived members, so the plan cannot skip them")
 @pytest.mark.anyio
 async def test_an_archived_member_the_project_never_met_is_not_re_added(sqlite_engine, process_emulator):
     model = Model(sqlite_engine, process_emulator, f"archived-{next(_org_ids)}")
