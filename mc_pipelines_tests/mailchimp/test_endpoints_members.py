@@ -85,7 +85,7 @@ async def test_batch_subscribe_asks_only_for_the_fields_the_push_reads(account):
     lean, again, full, lean_metrics, full_metrics = await body()
     assert "new_members.status" in BATCH_SUBSCRIBE_FIELDS
     assert sorted(m["email_address"] for m in lean.created) == good
-    assert all(set(m) == {"email_address", "status"} for m in lean.created)
+    assert all(set(m) == {"email_address", "status", "contact_id"} for m in lean.created)
     assert [(e.email, e.code) for e in lean.errors] == [("not-an-email", "ERROR_GENERIC")]
     assert all(set(m) == {"email_address", "status"} for m in again.updated)
     assert {m["status"] for m in again.updated} == {"unsubscribed"}
