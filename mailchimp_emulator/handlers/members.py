@@ -141,30 +141,20 @@ def h_member_get(call: Call) -> Result:
     return 200, render_member(lst, get_member(call, lst))
 
 
-def h_member_put(call: Call) -> Result:
+def _write_member(call: Call, write: Callable[..., Any]) -> Result:
+    """PUT and PATCH: the same arguments, one write rule each (`upsert_member`, `patch_member`)."""
     lst = get_list(call)
-    m = upsert_member(
-        call.emu.state,
-        lst,
-        member_hash(call),
-        call.body,
-        flag(call.query, "skip_merge_validation"),
-        call.now,
-    )
+    m = write(call.emu.state, lst, member_hash(call), call.body,
+              flag(call.query, "skip_merge_validation"), call.now)
     return 200, render_member(lst, m)
+
+
+def h_member_put(call: Call) -> Result:
+    return _write_member(call, upsert_member)
 
 
 def h_member_patch(call: Call) -> Result:
-    lst = get_list(call)
-    m = patch_member(
-        call.emu.state,
-        lst,
-        member_hash(call),
-        call.body,
-        flag(call.query, "skip_merge_validation"),
-        call.now,
-    )
-    return 200, render_member(lst, m)
+    return _write_member(call, patch_member)
 
 
 def h_member_delete(call: Call) -> Result:
