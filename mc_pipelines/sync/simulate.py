@@ -49,6 +49,8 @@ def apply_plan(
     rows: dict[str, dict] = {}
     for row in state.to_dict("records"):
         for column, default in _ROW_DEFAULTS.items():
+            if column == "status_origin" and column in row:
+                continue  # an unknown origin stays unknown: never taken for the project's own write
             if column not in row or (not isinstance(row[column], list | tuple) and pd.isna(row[column])):
                 row[column] = default if not isinstance(default, list) else []
         tags = row.get("managed_tags")

@@ -364,26 +364,28 @@ def test_untouchable_and_in_flight_members_are_never_written(s: Scenario):
     assert not _hashes(s.plan, "unsubscribes", "tag_removes") & absent
 
 
-@pytest.mark.xfail(strict=False, reason="OPEN DEFECT found after the last merge: a tag add planned for a member outside the desired state or against its prior tags in some generated states (see the closing note)")
 @EXAMPLES
 @given(scenarios())
 def test_only_managed_tags_move_and_never_prior_tags(s: Scenario):
     rows, wanted = s.rows, s.wanted
-    # a member whose address changes in place is tagged under its old hash, in the same run (B10)
-    moved = dict(zip(s.plan.email_changes["old_hash"], s.plan.email_changes["subscriber_hash"],
-                     strict=True))
+    # a member whose address changes in place (B10) is tagged under its new address in the same
+    # run: its wanted tags are the new address', its managed and prior tags its old row's
+    old_of = dict(zip(s.plan.email_changes["subscriber_hash"], s.plan.email_changes["old_hash"],
+                      strict=True))
     for t in s.plan.tag_adds.to_dict("records"):
         h = t["subscriber_hash"]
-        assert t["tag"].casefold() in _folded(wanted[moved.get(h, h)]["managed_tags"])
-        if h in rows:
-            assert t["tag"].casefold() not in _folded(rows[h]["prior_tags"])
-            assert t["tag"].casefold() not in _folded(rows[h]["managed_tags"])  # D3
+        assert t["tag"].casefold() in _folded(wanted[h]["managed_tags"])
+        row = rows.get(old_of.get(h, h))
+        if row is not None:
+            assert t["tag"].casefold() not in _folded(row["prior_tags"])
+            assert t["tag"].casefold() not in _folded(row["managed_tags"])  # D3
     for t in s.plan.tag_removes.to_dict("records"):
-        r = rows[t["subscriber_hash"]]
+        h = t["subscriber_hash"]
+        r = rows[old_of.get(h, h)]
         assert t["tag"].casefold() in _folded(r["managed_tags"])
         assert t["tag"].casefold() not in _folded(r["prior_tags"])
-        if t["subscriber_hash"] in wanted:  # D3: a case-only rename never removes
-            assert t["tag"].casefold() not in _folded(wanted[t["subscriber_hash"]]["managed_tags"])
+        if h in wanted:  # D3: a case-only rename never removes
+            assert t["tag"].casefold() not in _folded(wanted[h]["managed_tags"])
     moved = set(s.plan.tag_adds["tag"]) | set(s.plan.tag_removes["tag"])
     assert not {t.casefold() for t in moved} & {t.casefold() for t in MARKETER_TAGS}  # D1
 
@@ -436,22 +438,22 @@ def _not_landed(state: pd.DataFrame) -> dict[str, Any]:
 
 def _assert_converged(desired: pd.DataFrame, state: pd.DataFrame, ctx: lc.AudienceContext,
                       previous: AudiencePlan) -> None:
-    """Nothing is left to write — but the tags of a member whose address changed in the previous
-    plan, which follow one run later (the push moves tags by the new address)."""
+    """Nothing is left to write — but the tags and a status change (A7/A8) of a member whose
+    address changed in the previous plan: they follow one run later, from what the move's answer
+    read (the push moves tags by the new address; a status is only sent once read, B1)."""
     plan = diff_audience(desired, state, ctx)
     moved = set(previous.email_changes["subscriber_hash"])
     for name in PLAN_FRAMES:
         if name == "skipped":
             continue
         frame = getattr(plan, name)
-        if name in ("tag_adds", "tag_removes"):
+        if name in ("tag_adds", "tag_removes", "resubscribes"):
             frame = frame[~frame["subscriber_hash"].isin(moved)]
         assert frame.empty, f"{name} not converged:\n{frame}"
     if moved:
         assert diff_audience(desired, apply_plan(state, plan), ctx).is_empty
 
 
-@pytest.mark.xfail(strict=False, reason="OPEN DEFECT found after the last merge: some leaving rows without a contact id are planned again after a push with lost answers (see the closing note)")
 @EXAMPLES
 @given(scenarios(), st.data())
 def test_push_then_read_back_converges_even_with_lost_answers(s: Scenario, data):
@@ -464,8 +466,10 @@ def test_push_then_read_back_converges_even_with_lost_answers(s: Scenario, data)
     after = apply_plan(resolved, plan, failed=failed)
     again = _resolved(after, _not_landed(after))
     retry = diff_audience(s.desired, again, s.ctx)
+    # the guard's fraction depends on the audience's size, which the first push changed
+    held = plan.skipped.loc[plan.skipped["reason"] == "mass_unsubscribe_guard", "subscriber_hash"]
     assert _hashes(retry, *[f for f in PLAN_FRAMES if f != "skipped"]) <= set(failed) | set(
-        plan.email_changes["subscriber_hash"])
+        plan.email_changes["subscriber_hash"]) | set(held)
     _assert_converged(s.desired, apply_plan(again, retry), s.ctx, retry)
 
 
