@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from dagster import instance_for_test
 
 from mc_pipelines_tests.lifecycle.world import World
+from mc_pipelines_tests.support.secret_scan import scanned_instance
 
 
 @pytest.fixture
 def world(app_engine, emulator) -> Iterator[World]:
-    """A fresh org and Mailchimp account; the Dagster instance lives for the test."""
-    with instance_for_test() as instance:
+    """A fresh org and Mailchimp account; the Dagster instance (in memory, its event log scanned
+    for secrets) lives for the test."""
+    with scanned_instance() as instance:
         world = World(app_engine, emulator, instance)
         try:
             yield world
