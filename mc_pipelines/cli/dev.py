@@ -69,4 +69,22 @@ def cmd_dev(host: str, port: int, no_ui: bool) -> int:
             return ui.wait()
 
 
-COMMANDS = [cmd_dev]
+@click.command("emulator", add_help_option=False,
+               context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+               help="the Mailchimp emulator on loopback until Ctrl-C (flags: `mc-pipelines emulator "
+                    "--help`; the same as `python -m mailchimp_emulator`)")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def cmd_emulator(args: tuple[str, ...]) -> int:
+    """Run the emulator's own command line (its flags are parsed by `mailchimp_emulator.cli`)."""
+    from mailchimp_emulator.cli import main as emulator_main
+
+    try:
+        return emulator_main(list(args), prog="mc-pipelines emulator")
+    except SystemExit as exit_:  # `--help` and a bad flag end the emulator's command line this way
+        if isinstance(exit_.code, int) or exit_.code is None:
+            return exit_.code or 0
+        click.echo(f"error: {exit_.code}", err=True)  # a message: a flag out of its range
+        return 2
+
+
+COMMANDS = [cmd_dev, cmd_emulator]
