@@ -10,6 +10,7 @@ from dagster import (
 from mc_pipelines.assets import audience_sync, campaigns, contacts, export, member_status, segments
 from mc_pipelines.assets.sources import APP_TABLES
 from mc_pipelines.automation.erasure import ERASURE_JOBS
+from mc_pipelines.automation.executor import in_process_or_multiprocess_executor
 from mc_pipelines.automation.jobs import JOBS
 from mc_pipelines.automation.schedules import SCHEDULES
 from mc_pipelines.automation.sensors import SENSORS
@@ -25,4 +26,6 @@ defs = Definitions(
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=project_resources(),
+    # steps in the run worker unless a run's config selects multiprocess (automation/executor.py)
+    executor=in_process_or_multiprocess_executor,
 )
