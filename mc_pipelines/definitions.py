@@ -1,5 +1,10 @@
 """The one Definitions object of the project: assets, checks, jobs, schedules, sensors, resources."""
 
+from mc_pipelines.notices import hide_dagster_notices
+
+# before the asset modules are imported: the code server and every run worker load this module
+hide_dagster_notices()
+
 from dagster import (
     Definitions,
     load_asset_checks_from_modules,

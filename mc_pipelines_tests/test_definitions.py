@@ -4,10 +4,11 @@ documented, and `dagster definitions validate` passes."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
-import sys
 from pathlib import Path
 
+from mc_pipelines.cli.dev import dagster_command, ui_command, workspace_args
 from mc_pipelines.definitions import defs
 from mc_pipelines.resources import project_resources
 
@@ -55,13 +56,18 @@ def test_database_url_and_secret_key_are_env_vars_never_values(monkeypatch):
     assert os.environ["MC_DATABASE_URL"] == "sqlite:///.data/app.db"
 
 
-def test_dagster_definitions_validate_passes(tmp_path):
+def test_dagster_definitions_validate_passes_on_the_workspace_make_dev_loads(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}  # a fresh instance, not the production yaml
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
+        dagster_command("definitions", "validate", *workspace_args()),  # as `make dev` runs dagster
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful for code location mc_pipelines." in result.stdout + result.stderr
+    assert workspace_args() == ["-w", str(ROOT / "workspace.yaml")]
+    assert ui_command("127.0.0.1", 3000)[-6:] == [*workspace_args(), "-h", "127.0.0.1", "-p", "3000"]
+    # the code location's own processes print no Dagster maturity notices
+    assert not re.search(r"BetaWarning|PreviewWarning|SupersessionWarning", result.stdout + result.stderr)
 
 
 def test_segments_are_three_assets_feeding_the_audience_sync():

@@ -16,14 +16,14 @@ from typing import Any
 
 import click
 
-from mc_pipelines.cli.quiet import hide_dagster_notices
 from mc_pipelines.cli.support import CliState, verbose_option
 from mc_pipelines.errors import FixableError
 from mc_pipelines.mailchimp.errors import InvalidApiKeyFormat
+from mc_pipelines.notices import hide_dagster_notices
 
 hide_dagster_notices()  # before the commands import the asset definitions, which emit them
 
-from mc_pipelines.cli import (  # noqa: E402
+from mc_pipelines.cli import (
     bench,
     campaigns,
     connections,

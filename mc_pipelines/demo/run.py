@@ -19,7 +19,7 @@ from dagster import DagsterInstance
 from mc_pipelines.actions.connections import connect_org
 from mc_pipelines.config import database_url
 from mc_pipelines.demo import lifecycle_cases
-from mc_pipelines.demo.environment import demo_instance, prepare_demo_environment
+from mc_pipelines.demo.environment import fresh_demo_instance, prepare_demo_environment
 from mc_pipelines.demo.seed import DEMO_ORGS, seed_demo
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
@@ -126,15 +126,17 @@ def _print_table(rows: list[list[str]]) -> None:
 
 
 def setup_demo(server, instance: DagsterInstance | None = None) -> list[OrgDemo]:
-    """Seed the demo orgs, connect each to a fresh account on `server`, register partitions."""
+    """Seed the demo orgs, connect each to a fresh account on `server`, register partitions (on
+    `instance`, by default the demo's own, emptied first: a new dataset never meets the step
+    outputs of the previous one)."""
     prepare_demo_environment()
+    instance = instance or fresh_demo_instance()
     engine = engine_for(database_url())
     migrate(engine)
     counts = seed_demo(engine)
     reset_pipeline_tables(engine, list(counts))
     print(f"seeded {sum(counts.values())} contacts in {len(counts)} orgs into {database_url()}")
     orgs = [_setup_org(server, engine, org, actor="demo") for org in DEMO_ORGS]
-    instance = instance or demo_instance()
     for org in orgs:
         if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org.org_id):
             instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org.org_id])
@@ -146,8 +148,7 @@ def run_demo() -> int:
     from mailchimp_emulator.harness import EmulatorServer
 
     started = time.perf_counter()
-    prepare_demo_environment()
-    instance = demo_instance()
+    instance = fresh_demo_instance()
     rows: list[list[str]] = []
     with EmulatorServer() as server:
         os.environ["MC_MAILCHIMP_BASE_URL"] = server.base_url_template
