@@ -1,5 +1,6 @@
-"""The developer commands: `mc-pipelines emulator` serves the emulator as the README says, and the
-CLI's output carries no Dagster beta/preview/supersession notices."""
+"""The developer commands: `dev` seeds the demo around a new emulator on an emptied instance with
+the run queue, `emulator` serves the emulator as the README says, and the CLI's output carries no
+Dagster beta/preview/supersession notices."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from dagster import DagsterInstance, QueuedRunCoordinator
 
 from mc_pipelines.cli import main
+from mc_pipelines.cli.dev import ui_command
+from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "0123456789abcdef0123456789abcdef-us6"  # pre-registered on the command line, test-only
@@ -74,3 +78,26 @@ def test_emulator_command_takes_the_emulators_own_flags(capsys):
     assert capsys.readouterr().err.strip() == "error: --error-rate must be between 0 and 1"
     assert main(["emulator", "--no-such-flag"]) == 2
     assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
+
+
+def test_dev_seeds_the_demo_on_an_emptied_instance_with_the_run_queue(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for var in ("MC_DATABASE_URL", "MC_MAILCHIMP_BASE_URL"):  # recorded, so the test restores them
+        monkeypatch.setenv(var, "")
+        monkeypatch.delenv(var)
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    stale = home / "storage" / "desired_members" / "acme"  # a step output of a previous dataset
+    stale.parent.mkdir(parents=True)
+    stale.write_text("audiences of an emulator that is gone")
+
+    assert main(["dev", "--no-ui", "--port", "3001"]) == 0
+    out = capsys.readouterr().out
+    assert "seeded 6660 contacts in 3 orgs" in out and "demo orgs connected to the emulator" in out
+    assert "would run: " + " ".join(ui_command("127.0.0.1", 3001)) in out
+    assert f"-w {ROOT / 'workspace.yaml'}" in out
+    assert not stale.exists()
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        assert instance.get_runs() == []
+        assert set(instance.get_dynamic_partitions(ORG_PARTITIONS_NAME)) == {"acme", "globex", "initech"}
