@@ -31,7 +31,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check mc_pipelines mc_pipelines_tests mailchimp_emulator
 	$(BIN)/lint-imports
 
-## make dev: the Dagster UI on the demo data, with the emulator running
+## make dev: the Dagster UI (workspace.yaml, code location mc_pipelines) on a freshly seeded demo
+## dataset and an emptied demo instance with the production run queue (one run per org), with
+## the emulator running
 dev: $(STAMP)
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/mc-pipelines dev

@@ -1,5 +1,10 @@
 """The one Definitions object of the project: assets, checks, jobs, schedules, sensors, resources."""
 
+from mc_pipelines.notices import hide_dagster_notices
+
+# before the asset modules are imported: the code server and every run worker load this module
+hide_dagster_notices()
+
 from dagster import (
     Definitions,
     load_asset_checks_from_modules,
@@ -10,6 +15,7 @@ from dagster import (
 from mc_pipelines.assets import audience_sync, campaigns, contacts, export, member_status, segments
 from mc_pipelines.assets.sources import APP_TABLES
 from mc_pipelines.automation.erasure import ERASURE_JOBS
+from mc_pipelines.automation.executor import in_process_or_multiprocess_executor
 from mc_pipelines.automation.jobs import JOBS
 from mc_pipelines.automation.schedules import SCHEDULES
 from mc_pipelines.automation.sensors import SENSORS
@@ -25,4 +31,6 @@ defs = Definitions(
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=project_resources(),
+    # steps in the run worker unless a run's config selects multiprocess (automation/executor.py)
+    executor=in_process_or_multiprocess_executor,
 )

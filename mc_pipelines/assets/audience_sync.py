@@ -28,7 +28,6 @@ from mc_pipelines.assets.common import (
     samples_markdown,
     table_metadata,
 )
-from mc_pipelines.assets.member_status import mailchimp_member_status
 from mc_pipelines.effects.audience_sync import (
     AudienceOutcome,
     MergeFieldMapError,
@@ -67,7 +66,6 @@ class AudienceSyncConfig(Config):
 
 @asset(
     partitions_def=org_partitions,
-    deps=[mailchimp_member_status],
     group_name=SYNC_GROUP,
     owners=OWNERS,
     kinds={"mailchimp", "pandas"},

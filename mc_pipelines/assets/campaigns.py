@@ -19,6 +19,7 @@ from dagster import (
 from pydantic import Field
 
 from mc_pipelines.assets.common import (
+    DB_KIND,
     INBOUND_GROUP,
     MAILCHIMP_RETRY,
     OWNERS,
@@ -80,7 +81,7 @@ def _mean(values: pd.Series) -> float | None:
     deps=[app_campaign_tracking, app_mailchimp_connections],
     group_name=INBOUND_GROUP,
     owners=OWNERS,
-    kinds={"mailchimp", "postgres"},
+    kinds={"mailchimp", DB_KIND},
     retry_policy=MAILCHIMP_RETRY,
     description=(
         "Refreshes the org's tracked campaigns (campaign_tracking) from Mailchimp's campaign and "

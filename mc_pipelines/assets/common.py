@@ -17,6 +17,7 @@ from dagster import (
     TableSchema,
 )
 
+from mc_pipelines.config import database_kind
 from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS
 from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines.store.connections import Connection
@@ -26,6 +27,9 @@ OWNERS = ["team:growth-data"]
 SYNC_GROUP = "mailchimp_sync"
 INBOUND_GROUP = "mailchimp_inbound"
 APP_GROUP = "application"
+#: The kind of every asset read from or written to the application database (`postgres` or
+#: `sqlite`), from MC_DATABASE_URL when the definitions load.
+DB_KIND = database_kind()
 MAILCHIMP_RETRY = RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL, jitter=Jitter.FULL)
 T = TypeVar("T")
 

@@ -21,7 +21,7 @@ from dagster import (
 )
 from dagster_pandera import pandera_schema_to_dagster_type
 
-from mc_pipelines.assets.common import OWNERS, SYNC_GROUP, numbers, table_metadata
+from mc_pipelines.assets.common import DB_KIND, OWNERS, SYNC_GROUP, numbers, table_metadata
 from mc_pipelines.assets.member_status import mailchimp_member_status
 from mc_pipelines.assets.sources import app_contacts
 from mc_pipelines.checks import cohort_failures
@@ -45,7 +45,7 @@ COHORT_COLUMN_SCHEMA = pandera_schema_to_dagster_type(CohortSchema).metadata["sc
     deps=[app_contacts, mailchimp_member_status],
     group_name=SYNC_GROUP,
     owners=OWNERS,
-    kinds={"postgres", "pandas"},
+    kinds={DB_KIND, "pandas"},
     description=(
         "The org's live (not soft-deleted) contacts read from the application database. Read "
         "after the member-status pull so Mailchimp-side unsubscribes are already reflected."

@@ -29,7 +29,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from pydantic import Field
 
-from mc_pipelines.assets.common import OWNERS, numbers, org_audiences, table_metadata
+from mc_pipelines.assets.common import DB_KIND, OWNERS, numbers, org_audiences, table_metadata
 from mc_pipelines.assets.sources import app_contacts
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase
@@ -150,7 +150,7 @@ def write_xlsx(frame: pd.DataFrame, path: Path) -> None:
     deps=[app_contacts, "mailchimp_member_status", "audience_sync"],
     group_name=EXPORT_GROUP,
     owners=OWNERS,
-    kinds={"postgres", "csv", "excel"},
+    kinds={DB_KIND, "csv", "excel"},
     description=(
         "Contacts-and-tags export per org: every live contact with, per audience, its sync status "
         "(Mailchimp status as last seen, rejected with the reason, or not consented), the tags "

@@ -8,9 +8,10 @@ from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, M
 from pydantic import Field
 
 from mc_pipelines.assets.common import (
-    INBOUND_GROUP,
+    DB_KIND,
     MAILCHIMP_RETRY,
     OWNERS,
+    SYNC_GROUP,
     numbers,
     org_audiences,
     run_mailchimp,
@@ -68,9 +69,9 @@ def _totals(pulls: list[AudiencePull], metrics: CallMetrics) -> dict[str, int]:
 @asset(
     partitions_def=org_partitions,
     deps=[app_mailchimp_connections],
-    group_name=INBOUND_GROUP,
+    group_name=SYNC_GROUP,
     owners=OWNERS,
-    kinds={"mailchimp", "postgres"},
+    kinds={"mailchimp", DB_KIND},
     retry_policy=MAILCHIMP_RETRY,
     description=(
         "Members Mailchimp changed since the last pull (per-audience cursor on last_changed, paged "

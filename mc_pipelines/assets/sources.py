@@ -2,13 +2,13 @@
 
 from dagster import AssetSpec
 
-from mc_pipelines.assets.common import APP_GROUP, OWNERS
+from mc_pipelines.assets.common import APP_GROUP, DB_KIND, OWNERS
 
 
 def _app_table(name: str, description: str) -> AssetSpec:
     return AssetSpec(
         key=["app", name], description=description, group_name=APP_GROUP, owners=OWNERS,
-        kinds={"postgres"}, metadata={"table": name},
+        kinds={DB_KIND}, metadata={"table": name},
     )
 
 

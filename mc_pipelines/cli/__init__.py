@@ -16,6 +16,13 @@ from typing import Any
 
 import click
 
+from mc_pipelines.cli.support import CliState, verbose_option
+from mc_pipelines.errors import FixableError
+from mc_pipelines.mailchimp.errors import InvalidApiKeyFormat
+from mc_pipelines.notices import hide_dagster_notices
+
+hide_dagster_notices()  # before the commands import the asset definitions, which emit them
+
 from mc_pipelines.cli import (
     bench,
     campaigns,
@@ -26,9 +33,6 @@ from mc_pipelines.cli import (
     runs,
     webhooks,
 )
-from mc_pipelines.cli.support import CliState, verbose_option
-from mc_pipelines.errors import FixableError
-from mc_pipelines.mailchimp.errors import InvalidApiKeyFormat
 
 MODULES = [database, connections, runs, campaigns, webhooks, demo, dev, bench]
 

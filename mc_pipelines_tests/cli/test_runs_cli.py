@@ -1,11 +1,9 @@
-"""`sync` and `erase-contact` run the real jobs in process (PostgreSQL + the emulator); `dev`
-prepares the demo environment around a fresh emulator."""
+"""`sync` and `erase-contact` run the real jobs in process (PostgreSQL + the emulator)."""
 
 from __future__ import annotations
 
 import pytest
 
-from mc_pipelines.cli.dev import ui_command
 from mc_pipelines.store import audit, connections, member_state
 from mc_pipelines_tests.cli.test_connections_cli import assert_key_hidden, assert_refused
 from mc_pipelines_tests.support.app_data import (
@@ -71,21 +69,3 @@ def test_sync_that_fails_exits_1_with_the_reason(pg_cli, emulator):
     assert "merge field mapping does not fit the audience" in outcome.err and "NICK" in outcome.err
     assert_key_hidden(outcome.text, conn["api_key"])
     assert members(emulator, conn) == set()
-
-
-def test_dev_prepares_the_demo_around_a_new_emulator(tmp_path, monkeypatch, capsys):
-    from mc_pipelines.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    for var in ("MC_DATABASE_URL", "MC_MAILCHIMP_BASE_URL"):  # recorded, so the test restores them
-        monkeypatch.setenv(var, "")
-        monkeypatch.delenv(var)
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    assert main(["dev", "--no-ui"]) == 0
-    out = capsys.readouterr().out
-    assert "no demo data" in out and "would run: " + " ".join(ui_command("127.0.0.1", 3000)) in out
-
-    (tmp_path / ".data" / "app.db").touch()  # demo data present: the orgs are connected again
-    assert main(["dev", "--no-ui", "--port", "3001"]) == 0
-    out = capsys.readouterr().out
-    assert "demo orgs connected to the new emulator" in out and "-p 3001" in out
