@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from dagster import ConfigurableResource, DagsterRun, EnvVar, InitResourceContext
+from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 from sqlalchemy.engine import Engine
 
@@ -26,7 +25,6 @@ from mc_pipelines.mailchimp.redact import install_redaction_filter, redact_text,
 from mc_pipelines.mailchimp.settings import mailchimp_base_url
 from mc_pipelines.store.connections import Connection
 from mc_pipelines.store.db import engine_for
-from mc_pipelines.store.org_lock import DEFAULT_WAIT_SECONDS, org_lock
 from mc_pipelines.store.secrets import SECRET_KEY_ENV, decrypt_secret, load_fernet
 
 
@@ -36,50 +34,13 @@ def _resolved(value: str | None) -> str | None:
     return value.get_value() if isinstance(value, EnvVar) else value
 
 
-def run_org(run: DagsterRun | None) -> str | None:
-    """The org a run works on: its `org` tag (sensors, schedules, the CLI) or its partition (UI,
-    backfills); None for runs of no org."""
-    if run is None:
-        return None
-    return run.tags.get("org") or run.tags.get("dagster/partition") or None
-
-
 class AppDatabase(ConfigurableResource):
-    """The application database (PostgreSQL in production, SQLite for the demo).
-
-    In a run of an org it also holds the org's lock (`store/org_lock.py`) while the run uses it —
-    the whole run with the in-process executor (the CLI), each step otherwise — so a run never
-    overlaps the CLI's `sync`/`erase-contact` of the same org; it waits for them, logging progress.
-    """
+    """The application database (PostgreSQL in production, SQLite for the demo)."""
 
     url: str = Field(
         description=f"SQLAlchemy URL of the application database; pass EnvVar({DATABASE_URL_ENV!r}) "
         "so credentials stay out of run config.",
     )
-    org_lock_wait_seconds: float = Field(
-        default=DEFAULT_WAIT_SECONDS, ge=0,
-        description="How long a run of an org waits for the org's lock held by another run before "
-        "failing (the lock keeps one run per org across the CLI and Dagster).",
-    )
-
-    @contextmanager
-    def yield_for_execution(self, context: InitResourceContext) -> Iterator[AppDatabase]:
-        """The resource, under the run's org lock when the run belongs to an org."""
-        org_id = run_org(context.dagster_run)
-        if org_id is None:
-            with super().yield_for_execution(context) as resource:
-                yield resource
-            return
-
-        def report(holder: str | None, waited: float) -> None:
-            if context.log is not None:
-                context.log.warning(f"org {org_id!r} is locked by {holder or 'another run'}: waiting "
-                                    f"({waited:.0f} s of at most {self.org_lock_wait_seconds:.0f} s)")
-
-        with (org_lock(self.engine, org_id, holder=f"dagster run {context.run_id}",
-                       timeout=self.org_lock_wait_seconds, on_wait=report),
-              super().yield_for_execution(context) as resource):
-            yield resource
 
     @property
     def engine(self) -> Engine:

@@ -27,7 +27,8 @@ from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecordStatus,
 )
 
-from mc_pipelines.resources import ALERT_WEBHOOK_URL_ENV, AlertWebhook, run_org, scrub
+from mc_pipelines.automation.run_config import run_org
+from mc_pipelines.resources import ALERT_WEBHOOK_URL_ENV, AlertWebhook, scrub
 
 _EXCEPTION_PREFIX = re.compile(r"^\s*[\w.]+(Error|Failure|Exception):\s*")  # "pkg.Failure: why" -> "why"
 MAX_LISTED = 20  # checks listed in one message; the rest are counted

@@ -15,7 +15,6 @@ from mc_pipelines.automation.run_config import run_config_dict
 from mc_pipelines.errors import OperationError
 from mc_pipelines.resources import AppDatabase, MailchimpResource
 from mc_pipelines.store.connections import UnknownOrgError
-from mc_pipelines.store.org_lock import org_lock
 
 ERASE_OP = "erase_contact"
 
@@ -35,11 +34,8 @@ def erase_contact_op(context: OpExecutionContext, config: ErasureConfig, app_db:
                      mailchimp: MailchimpResource) -> dict[str, Any]:
     """Erase the configured contact; returns the audit detail (ids and outcome only)."""
     actor = config.requested_by or f"dagster:{context.run_id}"
-    try:  # under the org's lock also when launched without an org tag (the launchpad)
-        with org_lock(app_db.engine, config.org_id, holder=f"dagster run {context.run_id}",
-                      timeout=app_db.org_lock_wait_seconds):
-            outcome = erase_contact(app_db.engine, mailchimp.client_for, config.org_id,
-                                    config.contact_id, actor=actor)
+    try:
+        outcome = erase_contact(app_db.engine, mailchimp.client_for, config.org_id, config.contact_id, actor=actor)
     except (OperationError, UnknownOrgError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
     detail = outcome.audit_detail()

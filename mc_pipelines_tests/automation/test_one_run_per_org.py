@@ -1,5 +1,6 @@
-"""One run per org from every entry point: `mc-pipelines sync` in a subprocess and a Dagster
-materialization in a thread, started together on the same org, never overlap.
+"""One run per org from every entry point: `mc-pipelines sync` in a subprocess and a run of the
+project's `audience_sync_job` through its executor (as the daemon launches it) in a thread,
+started together on the same org, never overlap.
 
 Both are held at the gate first (the test holds the org's lock) until each says it is waiting —
 the CLI on stderr, the Dagster run in its event log — then the gate opens and they race. Each
@@ -18,17 +19,35 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from dagster import DagsterEventType, DagsterInstance, instance_for_test
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    execute_job,
+    instance_for_test,
+    reconstructable,
+)
 
+from mc_pipelines.automation.run_config import IN_PROCESS, ensure_org_partitions, org_tags
 from mc_pipelines.store.org_lock import org_lock
 from mc_pipelines.store.tables import sync_runs
-from mc_pipelines_tests.support.app_data import add_contacts, add_org, connect_to_emulator, contact_row
-from mc_pipelines_tests.support.dagster_runs import materialize_sync
+from mc_pipelines_tests.support.app_data import (
+    add_contacts,
+    add_org,
+    connect_to_emulator,
+    contact_row,
+)
 from mc_pipelines_tests.support.secret_scan import capture_text
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = "import sys; from mc_pipelines.cli import main; sys.exit(main())"
 DEADLINE = 180.0
+
+
+def audience_sync_job():
+    """The project's job with the project's executor (module level: reconstructable)."""
+    from mc_pipelines.definitions import defs
+
+    return defs.resolve_job_def("audience_sync_job")
 
 
 def _until(condition, what: str) -> None:
@@ -54,15 +73,16 @@ def _waiting_logged(instance: DagsterInstance) -> bool:
                for run in instance.get_runs() for e in instance.all_logs(run.run_id))
 
 
-def test_cli_sync_and_dagster_run_of_one_org_never_overlap(app_engine, emulator, tmp_path):
+def test_cli_sync_and_dagster_run_of_one_org_never_overlap(app_engine, emulator, tmp_path, monkeypatch):
     add_org(app_engine, "acme")
     add_contacts(app_engine, [contact_row("acme", i, f"member{i}@acme-mail.io") for i in range(1, 31)])
     connect_to_emulator(app_engine, emulator, "acme")
     cli_home = tmp_path / "cli_dagster_home"
     cli_home.mkdir()
-    env = {**os.environ, "MC_DATABASE_URL": app_engine.url.render_as_string(hide_password=False),
-           "MC_MAILCHIMP_BASE_URL": emulator.base_url_template, "DAGSTER_HOME": str(cli_home),
-           "PYTHONPATH": str(ROOT)}
+    # both sides configure their resources from the environment, like a deployed code location
+    monkeypatch.setenv("MC_DATABASE_URL", app_engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("MC_MAILCHIMP_BASE_URL", emulator.base_url_template)
+    env = {**os.environ, "DAGSTER_HOME": str(cli_home), "PYTHONPATH": str(ROOT)}
     stderr_lines: queue.Queue[str] = queue.Queue()
     seen: list[str] = []
     outcome: dict[str, object] = {}
@@ -74,8 +94,11 @@ def test_cli_sync_and_dagster_run_of_one_org_never_overlap(app_engine, emulator,
             threading.Thread(target=lambda: [stderr_lines.put(line) for line in cli.stderr], daemon=True).start()
 
             def dagster_side() -> None:
-                outcome["result"] = materialize_sync(instance, "acme", app_engine, emulator, raise_on_error=False)
+                with execute_job(reconstructable(audience_sync_job), instance=instance, run_config=IN_PROCESS,
+                                 tags={**org_tags("acme"), "dagster/partition": "acme"}) as result:
+                    outcome["success"] = result.success
 
+            ensure_org_partitions(instance, ["acme"])
             dagster = threading.Thread(target=dagster_side)
             dagster.start()
 
@@ -95,7 +118,7 @@ def test_cli_sync_and_dagster_run_of_one_org_never_overlap(app_engine, emulator,
         capture_text("cli sync output", out + "".join(seen))
         assert cli.returncode == 0, out + "".join(seen)
         assert "audience sync of org acme: succeeded" in out
-        assert outcome["result"].success
+        assert outcome["success"]
         dagster_interval = _step_interval(instance)
     cli_instance = DagsterInstance.from_config(str(cli_home))
     try:
