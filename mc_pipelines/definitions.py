@@ -11,6 +11,7 @@ from dagster import (
 from mc_pipelines.assets import audience_sync, campaigns, contacts, export, member_status, segments
 from mc_pipelines.assets.sources import APP_TABLES
 from mc_pipelines.automation.erasure import ERASURE_JOBS
+from mc_pipelines.automation.housekeeping import HOUSEKEEPING_JOBS
 from mc_pipelines.automation.jobs import JOBS
 from mc_pipelines.automation.org_executor import org_locked
 from mc_pipelines.automation.schedules import SCHEDULES
@@ -23,7 +24,7 @@ defs = Definitions(
     # code references: the UI links every asset to the function that computes it
     assets=with_source_code_references([*APP_TABLES, *load_assets_from_modules(ASSET_MODULES)]),
     asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
-    jobs=[*JOBS, *ERASURE_JOBS],
+    jobs=[*JOBS, *ERASURE_JOBS, *HOUSEKEEPING_JOBS],
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=project_resources(),

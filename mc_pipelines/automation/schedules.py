@@ -23,6 +23,7 @@ from dagster import (
 )
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.automation.housekeeping import daily_housekeeping
 from mc_pipelines.automation.jobs import audience_sync_job, campaign_stats_job, member_status_job
 from mc_pipelines.automation.run_config import ensure_org_partitions, org_tags
 from mc_pipelines.resources import AppDatabase
@@ -112,4 +113,5 @@ def hourly_member_status_pull(context: ScheduleEvaluationContext,
                    "has an active connection")
 
 
-SCHEDULES: list[ScheduleDefinition] = [daily_audience_sync, hourly_member_status_pull, campaign_stats_refresh]
+SCHEDULES: list[ScheduleDefinition] = [daily_audience_sync, hourly_member_status_pull, campaign_stats_refresh,
+                                       daily_housekeeping]
