@@ -4,7 +4,6 @@ from dagster import (
     Definitions,
     load_asset_checks_from_modules,
     load_assets_from_modules,
-    multi_or_in_process_executor,
     with_source_code_references,
 )
 
@@ -13,7 +12,7 @@ from mc_pipelines.assets.sources import APP_TABLES
 from mc_pipelines.automation.erasure import ERASURE_JOBS
 from mc_pipelines.automation.housekeeping import HOUSEKEEPING_JOBS
 from mc_pipelines.automation.jobs import JOBS
-from mc_pipelines.automation.org_executor import org_locked
+from mc_pipelines.automation.org_executor import project_executor
 from mc_pipelines.automation.schedules import SCHEDULES
 from mc_pipelines.automation.sensors import SENSORS
 from mc_pipelines.resources import project_resources
@@ -28,6 +27,7 @@ defs = Definitions(
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=project_resources(),
-    # Dagster's default executor, holding the org's lock for the whole run (one run per org)
-    executor=org_locked(multi_or_in_process_executor),
+    # Dagster's default executor (or dagster-celery's with MC_EXECUTOR=celery), holding the org's
+    # lock for the whole run (one run per org)
+    executor=project_executor(),
 )

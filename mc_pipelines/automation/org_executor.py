@@ -12,16 +12,24 @@ whichever comes second waits, logging "org … is locked by …" in its event lo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
-from dagster import DagsterEvent, Executor, ExecutorDefinition, InitExecutorContext
+from dagster import (
+    DagsterEvent,
+    Executor,
+    ExecutorDefinition,
+    InitExecutorContext,
+    multi_or_in_process_executor,
+)
 from dagster._core.execution.context.system import PlanOrchestrationContext
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.execution.retries import RetryMode
 
 from mc_pipelines.automation.run_config import run_org
 from mc_pipelines.config import database_url
+from mc_pipelines.errors import FixableError
 from mc_pipelines.store.db import engine_for
 from mc_pipelines.store.org_lock import DEFAULT_WAIT_SECONDS, org_lock
 
@@ -32,6 +40,12 @@ class OrgLockedExecutor(Executor):
     def __init__(self, inner: Executor, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> None:
         self.inner = inner
         self.wait_seconds = wait_seconds
+
+    def __getattr__(self, name: str) -> Any:
+        # executor-specific API (e.g. dagster_celery's `app_args()`, read from the plan context)
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     @property
     def retries(self) -> RetryMode:
@@ -73,3 +87,21 @@ def org_locked(inner: ExecutorDefinition) -> ExecutorDefinition:
         name=f"org_locked_{inner.name}", config_schema=inner.config_schema,
         requirements=inner.get_requirements, executor_creation_fn=create,
         description=f"{inner.description or inner.name} — under the run's org lock (one run per org).")
+
+
+EXECUTOR_ENV = "MC_EXECUTOR"
+
+
+def project_executor() -> ExecutorDefinition:
+    """The executor of every job, chosen by `MC_EXECUTOR`: `multiprocess` (default: Dagster's
+    multi-or-in-process executor) or `celery` (`dagster_celery`'s, from the `celery` extra: steps
+    go to Celery workers through the broker given in the run config) — under the org lock either
+    way. The webserver, daemon, run workers and Celery workers must all see the same value."""
+    choice = (os.environ.get(EXECUTOR_ENV) or "multiprocess").strip().lower()
+    if choice == "multiprocess":
+        return org_locked(multi_or_in_process_executor)
+    if choice == "celery":
+        from dagster_celery import celery_executor  # optional: pip install 'mc_pipelines[celery]'
+
+        return org_locked(celery_executor)
+    raise FixableError(f"{EXECUTOR_ENV}={choice!r} is not an executor: use 'multiprocess' (default) or 'celery'")
