@@ -7,12 +7,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.data/dagster_home
 
-.PHONY: demo test lint dev bench e2e clean
+.PHONY: demo test lint dev bench e2e distributed clean
 
 $(STAMP): pyproject.toml mailchimp_emulator/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ./mailchimp_emulator -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./mailchimp_emulator -e '.[dev,celery]'
 	touch $(STAMP)
 
 ## make demo: the main job — seed, start the emulator, connect, sync every demo org, summary
@@ -39,6 +39,11 @@ dev: $(STAMP)
 ## make bench: benchmarks (speed, scale, memory) -> bench/results.json
 bench: $(STAMP)
 	$(BIN)/mc-pipelines bench
+
+## make distributed: the sync job on dagster-celery (two workers, RabbitMQ on 127.0.0.1:5672,
+## Dagster storage on PostgreSQL); figures in test-artifacts/celery/figures.json
+distributed: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m distributed -s mc_pipelines_tests/automation/test_celery.py
 
 ## make e2e: the real-browser test of the Dagster UI (screenshots in test-artifacts/e2e/)
 e2e: $(STAMP)

@@ -89,6 +89,7 @@ def _wait_run(runner: subprocess.Popen) -> None:
         runner.wait(30)
 
 
+@pytest.mark.distributed
 def test_three_orgs_sync_with_celery_on_two_workers(pg_app_engine, emulator, production_instance_config,
                                                     vhost, tmp_path, monkeypatch):
     connections = {}
