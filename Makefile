@@ -20,16 +20,19 @@ demo: $(STAMP)
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/mc-pipelines demo
 
-## make test: ruff, the import contracts (.importlinter), the suite (real PostgreSQL, SQLite and
-## the emulator over HTTP; slow/e2e excluded)
+## make test: ruff, the import contracts (.importlinter), `dg check defs` (the definitions load and
+## validate), the suite (real PostgreSQL, SQLite and the emulator over HTTP; slow/e2e/distributed
+## excluded)
 test: $(STAMP)
 	$(BIN)/ruff check mc_pipelines mc_pipelines_tests mailchimp_emulator
 	$(BIN)/lint-imports
+	mkdir -p $(DAGSTER_HOME) && $(BIN)/dg check defs
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check mc_pipelines mc_pipelines_tests mailchimp_emulator
 	$(BIN)/lint-imports
+	mkdir -p $(DAGSTER_HOME) && $(BIN)/dg check defs
 
 ## make dev: the Dagster UI on the demo data, with the emulator running
 dev: $(STAMP)
