@@ -44,9 +44,10 @@ bench: $(STAMP)
 	$(BIN)/mc-pipelines bench
 
 ## make distributed: the sync job on dagster-celery (two workers, RabbitMQ on 127.0.0.1:5672,
-## Dagster storage on PostgreSQL); figures in test-artifacts/celery/figures.json
+## Dagster storage on PostgreSQL; figures in test-artifacts/celery/figures.json) and a CLI sync
+## racing a Dagster run of the same org (intervals in test-artifacts/one_run_per_org/)
 distributed: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m distributed -s mc_pipelines_tests/automation/test_celery.py
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m distributed -s mc_pipelines_tests/automation
 
 ## make e2e: the real-browser test of the Dagster UI (screenshots in test-artifacts/e2e/)
 e2e: $(STAMP)
