@@ -15,8 +15,9 @@ from dagster import (
 from mc_pipelines.assets import audience_sync, campaigns, contacts, export, member_status, segments
 from mc_pipelines.assets.sources import APP_TABLES
 from mc_pipelines.automation.erasure import ERASURE_JOBS
-from mc_pipelines.automation.executor import in_process_or_multiprocess_executor
+from mc_pipelines.automation.housekeeping import HOUSEKEEPING_JOBS
 from mc_pipelines.automation.jobs import JOBS
+from mc_pipelines.automation.org_executor import project_executor
 from mc_pipelines.automation.schedules import SCHEDULES
 from mc_pipelines.automation.sensors import SENSORS
 from mc_pipelines.resources import project_resources
@@ -27,10 +28,12 @@ defs = Definitions(
     # code references: the UI links every asset to the function that computes it
     assets=with_source_code_references([*APP_TABLES, *load_assets_from_modules(ASSET_MODULES)]),
     asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
-    jobs=[*JOBS, *ERASURE_JOBS],
+    jobs=[*JOBS, *ERASURE_JOBS, *HOUSEKEEPING_JOBS],
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=project_resources(),
-    # steps in the run worker unless a run's config selects multiprocess (automation/executor.py)
-    executor=in_process_or_multiprocess_executor,
+    # steps in the run worker unless a run's config selects multiprocess (automation/executor.py),
+    # or dagster-celery's executor with MC_EXECUTOR=celery; either holds the org's lock for the
+    # whole run (one run per org)
+    executor=project_executor(),
 )

@@ -1,4 +1,4 @@
-"""Dagster resources: the application database and Mailchimp.
+"""Dagster resources: the application database, Mailchimp and the alert webhook.
 
 Neither holds a secret in its config: `definitions.py` gives them the database URL and the Fernet
 key as `dagster.EnvVar("MC_DATABASE_URL")` and `EnvVar("MC_SECRET_KEY")`, resolved when a run
@@ -9,7 +9,11 @@ Mailchimp API keys are decrypted per org from the connection row only when a cli
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
+from typing import Any
 
+import httpx
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 from sqlalchemy.engine import Engine
@@ -17,6 +21,7 @@ from sqlalchemy.engine import Engine
 from mc_pipelines.config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.metrics import CallMetrics
+from mc_pipelines.mailchimp.redact import install_redaction_filter, redact_text, register_secret
 from mc_pipelines.mailchimp.settings import mailchimp_base_url
 from mc_pipelines.store.connections import Connection
 from mc_pipelines.store.db import engine_for
@@ -82,6 +87,58 @@ class MailchimpResource(ConfigurableResource):
         )
 
 
+ALERT_WEBHOOK_URL_ENV = "MC_ALERT_WEBHOOK_URL"
+_EMAIL = re.compile(r"[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+\.[A-Za-z]{2,}")
+
+
+class AlertDeliveryError(Exception):
+    """The alert webhook did not take an alert (the message never names its URL)."""
+
+
+def scrub(text: str) -> str:
+    """`text` fit for an alert: secrets masked, email addresses replaced (alerts leave the app)."""
+    return _EMAIL.sub("<email>", redact_text(text))
+
+
+class AlertWebhook(ConfigurableResource):
+    """Posts alerts as Slack-compatible JSON (`{"text": ..., "blocks": [...]}`) to a webhook.
+
+    The URL is a secret (a Slack webhook URL is its own credential): pass
+    `EnvVar("MC_ALERT_WEBHOOK_URL")`; empty → alerts are off. It is registered with the project's
+    log redaction before any request, and never appears in an exception, metadata or log line."""
+
+    url: str | None = Field(
+        default=None,
+        description=f"Webhook URL; pass EnvVar({ALERT_WEBHOOK_URL_ENV!r}), never a literal. Empty: alerts off.",
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, description="Per-request timeout.")
+
+    def _url(self) -> str | None:
+        return _resolved(self.url) or None
+
+    @property
+    def enabled(self) -> bool:
+        """True when a webhook URL is configured."""
+        return self._url() is not None
+
+    def send(self, payload: Mapping[str, Any]) -> bool:
+        """POST `payload`; False when alerts are off; `AlertDeliveryError` when the webhook refuses."""
+        url = self._url()
+        if url is None:
+            return False
+        register_secret(url, basic_auth_user=None)  # masked in httpx's own request log line
+        install_redaction_filter()
+        try:
+            response = httpx.post(url, json=dict(payload), timeout=self.timeout_seconds)
+        except httpx.HTTPError as exc:
+            raise AlertDeliveryError(
+                f"the alert webhook ({ALERT_WEBHOOK_URL_ENV}) could not be reached: {type(exc).__name__}") from None
+        if response.status_code >= 300:
+            raise AlertDeliveryError(
+                f"the alert webhook ({ALERT_WEBHOOK_URL_ENV}) answered HTTP {response.status_code}")
+        return True
+
+
 def project_resources() -> dict[str, ConfigurableResource]:
     """The resources of the code location: database URL and Fernet key from the environment
     through `EnvVar` (resolved at run launch, never shown as values).
@@ -90,7 +147,9 @@ def project_resources() -> dict[str, ConfigurableResource]:
     set here to the embedded SQLite default the CLI uses too, in every process that loads the
     definitions (code server, run workers, the CLI's in-process runs)."""
     os.environ.setdefault(DATABASE_URL_ENV, DEFAULT_DATABASE_URL)
+    os.environ.setdefault(ALERT_WEBHOOK_URL_ENV, "")  # unset: alerts off (not a failed sensor tick)
     return {
         "app_db": AppDatabase(url=EnvVar(DATABASE_URL_ENV)),
         "mailchimp": MailchimpResource(secret_key=EnvVar(SECRET_KEY_ENV)),
+        "alerts": AlertWebhook(url=EnvVar(ALERT_WEBHOOK_URL_ENV)),
     }

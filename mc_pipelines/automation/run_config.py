@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from dagster import Config, DagsterInstance, RunConfig
+from dagster import Config, DagsterInstance, DagsterRun, RunConfig
 
 from mc_pipelines.assets.audience_sync import AudienceSyncConfig, audience_sync
 from mc_pipelines.assets.member_status import MemberStatusConfig, mailchimp_member_status
@@ -59,3 +59,17 @@ def sync_run_config(dry_run: bool = False, *, batch_size: int | None = None, pag
 def org_tags(org_id: str, **extra: str) -> dict[str, str]:
     """Run tags every pipeline run of an org carries (`org` is limited to one run per value)."""
     return {"org": org_id, **extra}
+
+
+def run_org(run: DagsterRun | None) -> str | None:
+    """The org a run works on: its `org` tag (sensors, schedules, the CLI), its partition (UI,
+    backfills) or an op's `org_id` config (`gdpr_erasure` from the launchpad); None otherwise."""
+    if run is None:
+        return None
+    if run.tags.get("org") or run.tags.get("dagster/partition"):
+        return run.tags.get("org") or run.tags["dagster/partition"]
+    for op_config in ((run.run_config or {}).get("ops") or {}).values():
+        org_id = ((op_config or {}).get("config") or {}).get("org_id") if isinstance(op_config, dict) else None
+        if isinstance(org_id, str) and org_id:
+            return org_id
+    return None

@@ -1,4 +1,8 @@
-"""Schedules: the daily audience sync and the 6-hourly campaign stats refresh, fanned out per org.
+"""Schedules: the daily audience sync (auto_sync orgs), the hourly member-status pull (every
+enabled org) and the 6-hourly campaign stats refresh, fanned out per org. All three are on by
+default (`default_status=RUNNING`): each selects its orgs from the flags, so a deployment does
+what the connections say without anyone switching schedules on; turn one off in the UI
+(*Automation*) or with `dagster schedule stop <name>` (README, "Automation defaults").
 
 Each RunRequest targets one org partition, is tagged `org=<id>` (one run per org at a time, see
 dagster.yaml) and has a run key made of the tick and the org, so a re-evaluated tick never
@@ -10,6 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from dagster import (
+    DefaultScheduleStatus,
     RunRequest,
     ScheduleDefinition,
     ScheduleEvaluationContext,
@@ -18,7 +23,8 @@ from dagster import (
 )
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.automation.jobs import audience_sync_job, campaign_stats_job
+from mc_pipelines.automation.housekeeping import daily_housekeeping
+from mc_pipelines.automation.jobs import audience_sync_job, campaign_stats_job, member_status_job
 from mc_pipelines.automation.run_config import ensure_org_partitions, org_tags
 from mc_pipelines.resources import AppDatabase
 from mc_pipelines.store import connections
@@ -58,6 +64,7 @@ def auto_sync_org_ids(engine: Engine) -> list[str]:
     cron_schedule="0 5 * * *",
     execution_timezone="UTC",
     job=audience_sync_job,
+    default_status=DefaultScheduleStatus.RUNNING,
     description="05:00 UTC: the audience sync of every connected, enabled org with auto_sync on.",
 )
 def daily_audience_sync(context: ScheduleEvaluationContext,
@@ -73,6 +80,7 @@ def daily_audience_sync(context: ScheduleEvaluationContext,
     cron_schedule="0 */6 * * *",
     execution_timezone="UTC",
     job=campaign_stats_job,
+    default_status=DefaultScheduleStatus.RUNNING,
     description=(
         "Every 6 hours: refresh campaign stats of active orgs with campaigns still moving "
         f"(non-terminal, or sent within the last {CAMPAIGN_WINDOW_DAYS} days)."
@@ -88,4 +96,22 @@ def campaign_stats_refresh(context: ScheduleEvaluationContext,
                    "has campaigns to refresh and an active connection")
 
 
-SCHEDULES: list[ScheduleDefinition] = [daily_audience_sync, campaign_stats_refresh]
+@schedule(
+    name="hourly_member_status_pull",
+    cron_schedule="30 * * * *",  # half past: clear of the 05:00 sync and the 6-hourly campaign runs
+    execution_timezone="UTC",
+    job=member_status_job,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every hour at :30 UTC: pull member statuses changed in Mailchimp (opt-outs, cleaned, "
+    "form re-subscribes) for every connected, enabled org, without a push.",
+)
+def hourly_member_status_pull(context: ScheduleEvaluationContext,
+                              app_db: AppDatabase) -> list[RunRequest] | SkipReason:
+    """A pull-only run per active org, run_key `status-<tick>-<org>`."""
+    tick = _tick_time(context).strftime("%Y-%m-%dT%H:%M")
+    return fan_out(context, connections.active_org_ids(app_db.engine), lambda org: f"status-{tick}-{org}",
+                   "has an active connection")
+
+
+SCHEDULES: list[ScheduleDefinition] = [daily_audience_sync, hourly_member_status_pull, campaign_stats_refresh,
+                                       daily_housekeeping]

@@ -17,6 +17,7 @@ from dagster import (
 )
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.automation.alerts import ALERT_SENSORS
 from mc_pipelines.automation.jobs import audience_sync_job
 from mc_pipelines.automation.run_config import org_tags
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME, org_partitions
@@ -126,4 +127,4 @@ def sync_requests_sensor(context: SensorEvaluationContext, app_db: AppDatabase) 
     )
 
 
-SENSORS = [org_partitions_sensor, sync_requests_sensor]
+SENSORS = [org_partitions_sensor, sync_requests_sensor, *ALERT_SENSORS]

@@ -13,6 +13,7 @@ from mc_pipelines.actions import erasure, sync_requests
 from mc_pipelines.automation import run_config
 from mc_pipelines.automation.erasure import ERASE_OP, erasure_run_config
 from mc_pipelines.automation.run_config import run_config_dict
+from mc_pipelines.cli.locking import lock_wait_option, org_locked
 from mc_pipelines.cli.support import (
     app_engine,
     cli_actor,
@@ -84,16 +85,20 @@ def cmd_sync_now(org: str, requested_by: str | None) -> int:
 @click.option("--dry-run", is_flag=True, help="compute and report the plan; write nothing")
 @click.option("--allow-mass-unsubscribe", is_flag=True,
               help="send the unsubscribes the mass-unsubscribe guard held back (this run only)")
+@lock_wait_option
 @verbose_option(_VERBOSE_HELP)
-def cmd_sync(org: str, dry_run: bool, allow_mass_unsubscribe: bool, verbose: bool) -> int:
-    """Materialize the org's audience sync in process, on the current Dagster instance."""
-    connections.require_active_connection(app_engine(), org)
+def cmd_sync(org: str, dry_run: bool, allow_mass_unsubscribe: bool, lock_wait: float, verbose: bool) -> int:
+    """Materialize the org's audience sync in process, on the current Dagster instance, under the
+    org's lock (one run per org: waits for a sync of the org running elsewhere)."""
+    engine = app_engine()
+    connections.require_active_connection(engine, org)
     instance = current_instance()
     run_config.ensure_org_partitions(instance, [org])
-    result = _run_job("audience_sync_job", instance, partition_key=org, verbose=verbose,
-                      run_config=run_config.sync_run_config(
-                          dry_run, allow_mass_unsubscribe=allow_mass_unsubscribe),
-                      tags=run_config.org_tags(org))
+    with org_locked(engine, org, "sync", lock_wait):
+        result = _run_job("audience_sync_job", instance, partition_key=org, verbose=verbose,
+                          run_config=run_config.sync_run_config(
+                              dry_run, allow_mass_unsubscribe=allow_mass_unsubscribe),
+                          tags=run_config.org_tags(org))
     label = "dry run of the audience sync" if dry_run else "audience sync"
     if not result.success:
         return _report_failure(result, f"{label} of org {org}")
@@ -108,12 +113,16 @@ def cmd_sync(org: str, dry_run: bool, allow_mass_unsubscribe: bool, verbose: boo
                help="GDPR erasure of one contact (Mailchimp delete-permanent + local records)")
 @org_option
 @click.option("--contact", required=True, type=int, help="the application's contact id")
+@lock_wait_option
 @verbose_option(_VERBOSE_HELP)
-def cmd_erase_contact(org: str, contact: int, verbose: bool) -> int:
-    """Run the gdpr_erasure job for one contact in process and print what it did."""
-    erasure.plan_erasure(app_engine(), org, contact)  # refuse bad input before a run
-    result = _run_job("gdpr_erasure", run_config=erasure_run_config(org, contact, cli_actor()),
-                      tags=run_config.org_tags(org), verbose=verbose)
+def cmd_erase_contact(org: str, contact: int, lock_wait: float, verbose: bool) -> int:
+    """Run the gdpr_erasure job for one contact in process, under the org's lock, and print what
+    it did."""
+    engine = app_engine()
+    erasure.plan_erasure(engine, org, contact)  # refuse bad input before a run
+    with org_locked(engine, org, "erase-contact", lock_wait):
+        result = _run_job("gdpr_erasure", run_config=erasure_run_config(org, contact, cli_actor()),
+                          tags=run_config.org_tags(org), verbose=verbose)
     if not result.success:
         return _report_failure(result, f"erasure of contact {contact} of org {org}")
     detail = result.output_for_node(ERASE_OP)

@@ -6,17 +6,10 @@ through the environment."""
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import psycopg
-import pytest
-import yaml
 from dagster import DagsterEventType, JobDefinition, execute_job, instance_for_test, reconstructable
 
 from mc_pipelines.automation.run_config import ensure_org_partitions, org_tags, run_config_dict
-from mc_pipelines_tests.conftest import PG_ADMIN_DSN
 from mc_pipelines_tests.support.app_data import (
     add_contacts,
     add_org,
@@ -24,7 +17,6 @@ from mc_pipelines_tests.support.app_data import (
     contact_row,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 SYNC_STEPS = {"mailchimp_member_status", "source_contacts", "consented_contacts", "segment_members",
               "audience_sync"}
 
@@ -34,23 +26,6 @@ def audience_sync_job() -> JobDefinition:
     from mc_pipelines.definitions import defs
 
     return defs.resolve_job_def("audience_sync_job")
-
-
-@pytest.fixture
-def production_instance_config(monkeypatch) -> Iterator[dict]:
-    """The project's dagster.yaml, its DAGSTER_PG_* pointing at a PostgreSQL database created
-    for this test (dropped after)."""
-    name = f"dagster_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = dict(p.split("=", 1) for p in PG_ADMIN_DSN.split())
-    for var, value in {"DAGSTER_PG_HOST": params.get("host", "127.0.0.1"), "DAGSTER_PG_DB": name,
-                       "DAGSTER_PG_USER": params.get("user", "postgres"),
-                       "DAGSTER_PG_PASSWORD": params.get("password", "")}.items():
-        monkeypatch.setenv(var, value)
-    yield yaml.safe_load((ROOT / "dagster.yaml").read_text())
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_two_orgs_sync_on_postgres_storage_with_the_multiprocess_executor(
