@@ -107,3 +107,41 @@ def downloaded_tags(app_tags: Iterable[str], mailchimp_tags: Iterable[str],
     own = list(app_tags)
     incoming = [t for t in mailchimp_tags if not is_managed(t, managed, prefix)]
     return unique_tags([*own, *sorted(incoming, key=str.casefold)])
+
+
+def managed_tags_by_audience(segments: pd.DataFrame, default_audience: str | None) -> dict[str, set[str]]:
+    """The segment tags each audience's segments manage (`audience_id` None → the default)."""
+    managed: dict[str, set[str]] = {}
+    for row in segments.to_dict("records") if len(segments) else []:
+        audience = row.get("audience_id") or default_audience
+        tag = row.get("mailchimp_tag")
+        if audience and isinstance(tag, str) and tag.strip():
+            managed.setdefault(str(audience), set()).add(tag.strip())
+    return managed
+
+
+DOWNLOAD_COLUMNS = ("contact_id", "tags", "added")
+
+
+def download_plan(contacts: pd.DataFrame, member_tags: pd.DataFrame,
+                  managed: dict[str, set[str]], prefix: str | None) -> pd.DataFrame:
+    """The contacts whose app tags a download changes (`DOWNLOAD_COLUMNS`: new tag list and the
+    tags added). `contacts`: `contact_id`, `subscriber_hash` (of the normalised address), `tags`;
+    `member_tags`: `audience_id`, `subscriber_hash`, `tags` (every audience read). A contact takes
+    the tags its address's members have in any audience, less each audience's managed tags."""
+    incoming: dict[str, list[str]] = {}
+    for audience, h, tags in member_tags[["audience_id", "subscriber_hash", "tags"]].itertuples(
+            index=False):
+        kept = [t for t in tags or () if not is_managed(t, managed.get(audience, ()), prefix)]
+        if kept:
+            incoming.setdefault(h, []).extend(kept)
+    rows = []
+    for cid, h, own in contacts[["contact_id", "subscriber_hash", "tags"]].itertuples(index=False):
+        if h not in incoming:
+            continue
+        own = as_tag_list(own)
+        after = downloaded_tags(own, incoming[h], (), None)
+        if len(after) != len(unique_tags(own)):
+            have = {t.casefold() for t in own}
+            rows.append((int(cid), after, [t for t in after if t.casefold() not in have]))
+    return pd.DataFrame(rows, columns=list(DOWNLOAD_COLUMNS))
