@@ -21,6 +21,7 @@ from mc_pipelines.automation.erasure import ERASURE_JOBS
 from mc_pipelines.automation.jobs import JOBS
 from mc_pipelines.automation.schedules import SCHEDULES
 from mc_pipelines.automation.sensors import SENSORS
+from mc_pipelines.automation.sheet_import import IMPORT_JOBS
 from mc_pipelines.automation.tags import TAG_JOBS
 from mc_pipelines.resources import project_resources
 
@@ -30,7 +31,7 @@ defs = Definitions(
     # code references: the UI links every asset to the function that computes it
     assets=with_source_code_references([*APP_TABLES, *load_assets_from_modules(ASSET_MODULES)]),
     asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
-    jobs=[*JOBS, *ERASURE_JOBS, *TAG_JOBS],
+    jobs=[*JOBS, *ERASURE_JOBS, *TAG_JOBS, *IMPORT_JOBS],
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=project_resources(),
