@@ -76,7 +76,7 @@ class ImportOutcome:
         malformed = self.sheet.malformed.assign(audience_id=None, outcome="ignored",
                                                 tags_added=[[]] * len(self.sheet.malformed),
                                                 tags_removed=[[]] * len(self.sheet.malformed))
-        frames = [f for f in (planned, malformed[list(planned.columns)]) if len(f)]
+        frames = [f.astype(object) for f in (planned, malformed[list(planned.columns)]) if len(f)]
         if not frames:
             return planned
         return pd.concat(frames, ignore_index=True).sort_values("row", ignore_index=True)

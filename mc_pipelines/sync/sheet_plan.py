@@ -167,6 +167,10 @@ class _Planner:
                 return self._out(row, audience, cid, "skipped", "parked")
             return self._create(row, audience, cid, at, [])
         status, tags = member
+        if owned and status in lc.OPTED_OUT and state.get("status") not in lc.OPTED_OUT:
+            # an opt-out the state has not taken in yet (a dry run does not record the pull's
+            # consent withdrawals): the real run withdraws the consent first and skips the row
+            return self._out(row, audience, cid, "skipped", "opted_out_in_mailchimp")
         if status in _LEFT_ALONE:
             return self._out(row, audience, cid, "skipped", status)
         if not owned:  # Mailchimp holds it, the project never met it: linked by the create
