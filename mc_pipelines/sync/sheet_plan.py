@@ -139,7 +139,7 @@ class _Planner:
         audience = row["audience_id"] or self.ctx.default_audience
         h = row["subscriber_hash"]
         contacts = self.contacts_of.get(h, [])
-        given = row["contact_id"]
+        given = None if pd.isna(row["contact_id"]) else int(row["contact_id"])
         cid = given if given is not None else (contacts[0] if contacts else None)
         if audience not in self.ctx.audiences:
             return self._out(row, audience, cid, "ignored", "unknown_audience")

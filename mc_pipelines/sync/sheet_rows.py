@@ -125,9 +125,12 @@ def validate_sheet(raw: pd.DataFrame) -> SheetRows:
             if (i, column) not in bad_cells and value in (YES, NO):
                 wants.append((tag, value == YES))
         rows.append((int(row_numbers[i]), emails[i], hashes[i], cid, audience[i], wants))
+    frames = pd.DataFrame(rows, columns=list(ROW_COLUMNS)), \
+        pd.DataFrame(malformed, columns=list(MALFORMED_COLUMNS))
+    for frame in frames:
+        frame["contact_id"] = pd.array(frame["contact_id"].tolist(), dtype="Int64")
     return SheetRows(
-        rows=pd.DataFrame(rows, columns=list(ROW_COLUMNS)),
-        malformed=pd.DataFrame(malformed, columns=list(MALFORMED_COLUMNS)),
+        rows=frames[0], malformed=frames[1],
         tags=tags, invalid_cells=len(bad_cells), invalid_samples=samples)
 
 
