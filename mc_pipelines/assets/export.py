@@ -26,7 +26,9 @@ from pydantic import Field
 from mc_pipelines.assets.common import OWNERS, numbers, org_audiences, run_mailchimp, table_metadata
 from mc_pipelines.assets.sources import app_contacts
 from mc_pipelines.effects.audience_tags import audience_tags
+from mc_pipelines.effects.member_tags import DEFAULT_MAX_MEMBERS, store_audience_tags
 from mc_pipelines.effects.workbook import write_atomically, write_csv, write_xlsx
+from mc_pipelines.mailchimp.errors import AudienceNotFound
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase, MailchimpResource
 from mc_pipelines.store import member_state, member_tags, runs
@@ -47,6 +49,25 @@ class ContactsExportConfig(Config):
     directory: str = Field(default=".data/exports",
                            description="Files go to <directory>/<org>/ (created if missing).")
     xlsx: bool = Field(default=True, description="Also write an Excel workbook (openpyxl).")
+    read_tags: bool = Field(default=True, description="Read every member's tags from Mailchimp "
+                            "first (the Y/N columns then show Mailchimp's current tags).")
+    max_members: int = Field(default=DEFAULT_MAX_MEMBERS, ge=1, description="Refuse reading the "
+                             "tags of an audience holding more members than this.")
+
+
+async def _read_tags(mailchimp: MailchimpResource, connection, engine, audiences: list[str],
+                     config: ContactsExportConfig) -> dict[str, dict[str, int]]:
+    """Every member's tags read now (the template's Y/N cells are Mailchimp's current state),
+    and the tags each audience defines."""
+    async with mailchimp.client_for(connection) as client:
+        listed = await audience_tags(client, audiences)
+        for audience in audiences:
+            try:
+                await store_audience_tags(client, engine, connection.org_id, audience,
+                                          max_members=config.max_members)
+            except AudienceNotFound:
+                continue
+        return listed
 
 
 @asset(
@@ -73,15 +94,13 @@ def contacts_export(context: AssetExecutionContext, config: ContactsExportConfig
     audiences = org_audiences(connection, active_segments(engine, org_id)) if connection else []
     audiences += sorted(set(state["audience_id"].dropna()) - set(audiences))
     frame = export_frame(contacts, state, runs.latest_errors(engine, org_id), audiences)
+    listed: dict[str, dict[str, int]] = {}
+    if connection is not None and connection.active and config.read_tags:
+        listed = run_mailchimp(_read_tags(mailchimp, connection, engine, audiences, config))
     held = last_read_tags(state, member_tags.load_tags(engine, org_id))
     defined = tags_seen(held)
-    if connection is not None and connection.active:  # the tags defined in each audience
-        async def listed() -> dict[str, dict[str, int]]:
-            async with mailchimp.client_for(connection) as client:
-                return await audience_tags(client, audiences)
-
-        for audience, names in run_mailchimp(listed()).items():
-            defined[audience] = sorted({*defined.get(audience, []), *names}, key=str.casefold)
+    for audience, names in listed.items():  # the tags defined in each audience
+        defined[audience] = sorted({*defined.get(audience, []), *names}, key=str.casefold)
     frame = template_frame(frame, held, defined)
 
     folder = Path(config.directory) / _UNSAFE_PATH_CHARS.sub("_", org_id)

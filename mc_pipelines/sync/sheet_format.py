@@ -8,6 +8,11 @@ Formula injection: a spreadsheet program runs a cell starting with `=`, `+`, `-`
 or carriage return, which hide one) as a formula. Text cells starting so are written to CSV with a
 leading apostrophe (`'=HYPERLINK(…)`), which spreadsheet programs show as text; the import takes
 the apostrophe off again. The XLSX stores every text as a text cell (never a formula).
+
+The export's `mailchimp_tags` cell lists the member's tags from the same read as its `Y`/`N`
+cells: it is the base the import compares the sheet with, so a cell the operator did not change
+is no instruction — a tag a marketer added or removed in Mailchimp after the export is kept as
+Mailchimp has it, never undone by a stale sheet.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from mc_pipelines.sync.emails import normalise_emails, subscriber_hashes
 
 TAG_COLUMN_PREFIX = "tag:"
 YES, NO = "Y", "N"
+TAG_SEPARATOR = "; "  # how the export joins a member's tags in one cell
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -82,8 +88,9 @@ def template_frame(export: pd.DataFrame, member_tags: pd.DataFrame,
         for tag in tags:
             names.setdefault(tag.casefold(), tag)
     ordered = sorted(names.values(), key=str.casefold)
-    held = {(a, h): {t.casefold() for t in tags or ()}
-            for a, h, tags in member_tags[["audience_id", "subscriber_hash", "tags"]].itertuples(index=False)}
+    member_names = {(a, h): list(tags or ()) for a, h, tags in
+                    member_tags[["audience_id", "subscriber_hash", "tags"]].itertuples(index=False)}
+    held = {k: {t.casefold() for t in v} for k, v in member_names.items()}
     defined = {a: {t.casefold() for t in tags} for a, tags in audience_tags.items()}
     hashes = subscriber_hashes(normalise_emails(export["email"]))
     keys = list(zip(export["audience_id"], hashes, strict=True))
@@ -93,8 +100,21 @@ def template_frame(export: pd.DataFrame, member_tags: pd.DataFrame,
         columns[tag_column(tag)] = [
             yes_no(folded in held.get(key, ())) if folded in defined.get(key[0], ()) else ""
             for key in keys]
-    return pd.concat([export.reset_index(drop=True), pd.DataFrame(columns, index=range(len(export)))],
-                     axis=1)
+    out = pd.concat([export.reset_index(drop=True), pd.DataFrame(columns, index=range(len(export)))],
+                    axis=1)
+    if "mailchimp_tags" in out.columns:  # the same read as the Y/N cells: the import's base
+        out["mailchimp_tags"] = [
+            TAG_SEPARATOR.join(sorted(member_names[key])) if key in member_names
+            else text for key, text in zip(keys, out["mailchimp_tags"], strict=True)]
+    return out
+
+
+def base_tags(text: object) -> set[str] | None:
+    """The tags an exported row's `mailchimp_tags` cell lists (casefolded), or None when the
+    cell is missing: the member's tags when the sheet was exported (see `sheet_rows`)."""
+    if not isinstance(text, str):
+        return None
+    return {t.strip().casefold() for t in text.split(TAG_SEPARATOR.strip()) if t.strip()}
 
 
 def last_read_tags(state: pd.DataFrame, full_read: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,10 @@ naming the fix). Row-level problems are reported and the row is ignored: an `ema
 a valid address, a `contact_id` that is not a number, an `audience_id` that is too long, the same
 address twice for one audience. A tag cell holding anything but `Y`, `N` or nothing is ignored
 and counted (the rest of its row is used). Spreadsheet row numbers (header = row 1) identify rows.
+
+In a row the export wrote (its `sync_status` and `mailchimp_tags` cells filled in), only the cells
+that differ from `mailchimp_tags` (the member's tags when exported) are instructions; a row typed
+by hand instructs with every `Y`/`N` cell.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pandera.errors import SchemaErrors
 
 from mc_pipelines.errors import FixableError
 from mc_pipelines.sync.emails import email_is_valid, normalise_emails, subscriber_hashes
-from mc_pipelines.sync.sheet_format import NO, TAG_COLUMN_PREFIX, YES, tag_of_column
+from mc_pipelines.sync.sheet_format import NO, TAG_COLUMN_PREFIX, YES, base_tags, tag_of_column
 
 ROW_COLUMNS = ("row", "email", "subscriber_hash", "contact_id", "audience_id", "wants")
 MALFORMED_COLUMNS = ("row", "contact_id", "reason")
@@ -113,6 +117,9 @@ def validate_sheet(raw: pd.DataFrame) -> SheetRows:
                 reasons.setdefault(i, f"duplicate: the address is in rows {where} for this "
                                       "audience (keep one row)")
 
+    # rows the export wrote (a sync status) carry their base; rows added by hand do not
+    exported = (raw["sync_status"].astype(str).str.strip() != "") if {"sync_status", "mailchimp_tags"} \
+        <= set(raw.columns) else pd.Series(False, index=raw.index)
     rows, malformed = [], []
     for i in raw.index.tolist():
         cid = int(given[i]) if given[i].isdigit() else None
@@ -120,10 +127,14 @@ def validate_sheet(raw: pd.DataFrame) -> SheetRows:
             malformed.append((int(row_numbers[i]), cid, reasons[i]))
             continue
         wants = []
+        base = base_tags(raw.at[i, "mailchimp_tags"]) if exported[i] else None
         for column, tag in tags.items():
             value = str(raw.at[i, column]).strip().upper()
-            if (i, column) not in bad_cells and value in (YES, NO):
-                wants.append((tag, value == YES))
+            if (i, column) in bad_cells or value not in (YES, NO):
+                continue
+            if base is not None and (value == YES) == (tag.casefold() in base):
+                continue  # as exported: not an instruction (Mailchimp may have changed since)
+            wants.append((tag, value == YES))
         rows.append((int(row_numbers[i]), emails[i], hashes[i], cid, audience[i], wants))
     frames = pd.DataFrame(rows, columns=list(ROW_COLUMNS)), \
         pd.DataFrame(malformed, columns=list(MALFORMED_COLUMNS))

@@ -112,3 +112,14 @@ def test_an_opt_out_read_before_the_state_took_it_in_is_skipped():
     members[(A, _h("ann@x.io"))] = ("unsubscribed", [])
     plan = plan_import(_rows(("ann@x.io", [("Spring", True)], "", None)), _ctx(members=members))
     assert plan.outcomes["reason"].tolist() == ["opted_out_in_mailchimp"] and plan.moves.empty
+
+
+def test_exported_rows_instruct_only_with_the_cells_the_operator_changed():
+    raw = pd.DataFrame({"email": ["a@b.io", "c@d.io"], "sync_status": ["subscribed", ""],
+                        "mailchimp_tags": ["VIP; News", ""],
+                        "tag:VIP": ["Y", "Y"], "tag:News": ["N", "N"], "tag:Fair": ["N", "Y"]},
+                       dtype=object)
+    sheet = validate_sheet(raw)
+    # exported row: VIP as exported (no instruction), News changed to N; a hand-typed row: all
+    assert sheet.rows["wants"].tolist() == [
+        [("News", False)], [("VIP", True), ("News", False), ("Fair", True)]]
