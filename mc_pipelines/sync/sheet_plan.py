@@ -47,6 +47,8 @@ REASONS: dict[str, str] = {
     "not_in_audience": "the contact is not in the segments feeding this audience",
     "contact_mismatch": "contact_id does not match the address; fix one of them",
     "nothing_to_do": "the member already has the tags the sheet asks for",
+    "opted_out_in_mailchimp": "opted out in Mailchimp since the last pull: the import withdraws "
+                              "the consent first and never re-subscribes the person",
 }
 _LEFT_ALONE = {lc.ARCHIVED, lc.CLEANED, lc.TRANSACTIONAL}
 
