@@ -122,6 +122,7 @@ class _Planner:
         self.moves: list[tuple] = []
         self.creates: dict[str, list[int]] = {}
         self.ignored: dict[str, dict[str, str]] = {}
+        self._tag_cache: dict[str, tuple[dict[str, str], set[str]]] = {}
 
     def plan(self, rows: pd.DataFrame) -> ImportPlan:
         for row in rows.to_dict("records"):
@@ -192,16 +193,14 @@ class _Planner:
         self._out(row, audience, cid, "create", "", added, removed)
 
     def _tags(self, row: dict, audience: str, cid: int | None, have: list[str]) -> tuple[list, list]:
-        defined = {t.casefold(): t for t in self.ctx.defined_tags.get(audience, {})}
+        defined, usable = self._audience_tags(audience)
         held = {t.casefold() for t in have}
         added, removed = [], []
         for tag, want in row["wants"]:
             key = tag.casefold()
-            if key not in defined:
-                self.ignored.setdefault(audience, {})[tag] = "not defined in the audience"
-                continue
-            if is_managed(tag, self.ctx.managed_tags.get(audience, ()), self.ctx.app_tag_prefix):
+            if key not in usable:
                 self.ignored.setdefault(audience, {})[tag] = (
+                    "not defined in the audience" if key not in defined else
                     "managed by the project (a segment's or a pushed app tag): change the "
                     "contact in the app instead")
                 continue
@@ -211,6 +210,16 @@ class _Planner:
                 self.moves.append((audience, row["subscriber_hash"], cid, row["email"], name, want,
                                    row["row"]))
         return added, removed
+
+
+    def _audience_tags(self, audience: str) -> tuple[dict[str, str], set[str]]:
+        """(the audience's tags by folded name, the folded names an import may move)."""
+        if audience not in self._tag_cache:
+            defined = {t.casefold(): t for t in self.ctx.defined_tags.get(audience, {})}
+            managed = self.ctx.managed_tags.get(audience, ())
+            self._tag_cache[audience] = (defined, {
+                k for k, t in defined.items() if not is_managed(t, managed, self.ctx.app_tag_prefix)})
+        return self._tag_cache[audience]
 
 
 def _parked_same(state: dict, payload: object) -> bool:

@@ -110,7 +110,8 @@ def validate_sheet(raw: pd.DataFrame) -> SheetRows:
     given = raw["contact_id"].astype(str).str.strip() if "contact_id" in raw else \
         pd.Series("", index=raw.index)
     key = audience + "\x00" + hashes.fillna("")
-    for _, group in pd.Series(raw.index, index=key).groupby(level=0):
+    twice = key.duplicated(keep=False).to_numpy()
+    for _, group in pd.Series(raw.index[twice], index=key[twice]).groupby(level=0):
         if len(group) > 1:
             where = ", ".join(str(row_numbers[i]) for i in group)
             for i in group:
@@ -120,22 +121,26 @@ def validate_sheet(raw: pd.DataFrame) -> SheetRows:
     # rows the export wrote (a sync status) carry their base; rows added by hand do not
     exported = (raw["sync_status"].astype(str).str.strip() != "") if {"sync_status", "mailchimp_tags"} \
         <= set(raw.columns) else pd.Series(False, index=raw.index)
+    cells = {c: raw[c].astype(str).str.strip().str.upper().tolist() for c in tags}
+    bases = raw["mailchimp_tags"].tolist() if exported.any() else [None] * len(raw)
+    given_ids, flags = given.tolist(), exported.tolist()
+    emails_, hashes_, audiences_ = emails.tolist(), hashes.tolist(), audience.tolist()
     rows, malformed = [], []
     for i in raw.index.tolist():
-        cid = int(given[i]) if given[i].isdigit() else None
+        cid = int(given_ids[i]) if given_ids[i].isdigit() else None
         if i in reasons:
             malformed.append((int(row_numbers[i]), cid, reasons[i]))
             continue
         wants = []
-        base = base_tags(raw.at[i, "mailchimp_tags"]) if exported[i] else None
+        base = base_tags(bases[i]) if flags[i] else None
         for column, tag in tags.items():
-            value = str(raw.at[i, column]).strip().upper()
-            if (i, column) in bad_cells or value not in (YES, NO):
+            value = cells[column][i]
+            if value not in (YES, NO) or (i, column) in bad_cells:
                 continue
             if base is not None and (value == YES) == (tag.casefold() in base):
                 continue  # as exported: not an instruction (Mailchimp may have changed since)
             wants.append((tag, value == YES))
-        rows.append((int(row_numbers[i]), emails[i], hashes[i], cid, audience[i], wants))
+        rows.append((int(row_numbers[i]), emails_[i], hashes_[i], cid, audiences_[i], wants))
     frames = pd.DataFrame(rows, columns=list(ROW_COLUMNS)), \
         pd.DataFrame(malformed, columns=list(MALFORMED_COLUMNS))
     for frame in frames:
