@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.actions.sheet_export import org_audiences
 from mc_pipelines.effects.audience_tags import audience_tags
 from mc_pipelines.effects.member_tags import read_tags
 from mc_pipelines.effects.pull import pull_member_status
@@ -116,7 +117,7 @@ async def _plan_and_apply(client: MailchimpClient, engine: Engine, connection: C
                           sheet: SheetRows, dry_run: bool) -> tuple[ImportPlan, ImportReport | None]:
     org_id, default = connection.org_id, str(connection.audience_id)
     segments = active_segments(engine, org_id)
-    configured = [default, *sorted({a for a in segments["audience_id"].dropna() if a != default})]
+    configured = org_audiences(connection, segments)
     await pull_member_status(client, engine, org_id, configured, dry_run=dry_run, required=[default])
     contacts = read_live_contacts(engine, org_id)
     cohort = build_cohort(contacts).cohort

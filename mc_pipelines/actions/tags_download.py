@@ -15,8 +15,14 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.actions.connections import require_connected
+from mc_pipelines.actions.sheet_export import ClientFactory, org_audiences
+from mc_pipelines.effects.member_tags import DEFAULT_MAX_MEMBERS, TagRead, store_audience_tags
 from mc_pipelines.errors import OperationError
+from mc_pipelines.mailchimp.limits import PAGE_LIMIT
+from mc_pipelines.mailchimp.metrics import CallMetrics
+from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines.store import audit, member_tags
+from mc_pipelines.store.connections import require_active_connection
 from mc_pipelines.store.contact_tags import set_contact_tags
 from mc_pipelines.store.contacts import read_live_contacts
 from mc_pipelines.store.segments import active_segments
@@ -33,6 +39,22 @@ class DownloadOutcome:
     members_read: int = 0
     dry_run: bool = False
     changes: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+
+def read_member_tags(engine: Engine, client_for: ClientFactory, org_id: str, *,
+                     page_size: int = PAGE_LIMIT, max_members: int = DEFAULT_MAX_MEMBERS,
+                     metrics: CallMetrics | None = None) -> list[TagRead]:
+    """The full read of every member's tags of the org's audiences into `mailchimp_member_tags`
+    (the `mailchimp_member_tags` asset; the control API's "refresh tags")."""
+    connection = require_active_connection(engine, org_id)
+    audiences = org_audiences(connection, active_segments(engine, org_id))
+
+    async def run() -> list[TagRead]:
+        async with client_for(connection, metrics) as client:
+            return [await store_audience_tags(client, engine, org_id, a, page_size=page_size,
+                                              max_members=max_members) for a in audiences]
+
+    return run_sync(run())
 
 
 def download_tags(engine: Engine, org_id: str, *, actor: str, dry_run: bool = False) -> DownloadOutcome:

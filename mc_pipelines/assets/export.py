@@ -20,23 +20,20 @@ XLSX drops the control characters Excel cannot hold.
 import re
 from pathlib import Path
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from mc_pipelines.assets.common import OWNERS, numbers, org_audiences, run_mailchimp, table_metadata
+from mc_pipelines.actions.sheet_export import export_template
+from mc_pipelines.assets.common import OWNERS, numbers, table_metadata
 from mc_pipelines.assets.sources import app_contacts
-from mc_pipelines.effects.audience_tags import audience_tags
-from mc_pipelines.effects.member_tags import DEFAULT_MAX_MEMBERS, store_audience_tags
+from mc_pipelines.effects.member_tags import DEFAULT_MAX_MEMBERS
 from mc_pipelines.effects.workbook import write_atomically, write_csv, write_xlsx
-from mc_pipelines.mailchimp.errors import AudienceNotFound
+from mc_pipelines.errors import FixableError
+from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase, MailchimpResource
-from mc_pipelines.store import member_state, member_tags, runs
-from mc_pipelines.store.connections import get_connection
-from mc_pipelines.store.contacts import read_live_contacts
-from mc_pipelines.store.segments import active_segments
-from mc_pipelines.sync.export import EXPORT_COLUMNS, export_frame
-from mc_pipelines.sync.sheet_format import last_read_tags, tags_seen, template_frame
+from mc_pipelines.store.secrets import SecretKeyError
+from mc_pipelines.sync.export import EXPORT_COLUMNS
 
 EXCEL_MAX_ROWS = 1_048_576
 EXPORT_GROUP = "exports"
@@ -53,21 +50,6 @@ class ContactsExportConfig(Config):
                             "first (the Y/N columns then show Mailchimp's current tags).")
     max_members: int = Field(default=DEFAULT_MAX_MEMBERS, ge=1, description="Refuse reading the "
                              "tags of an audience holding more members than this.")
-
-
-async def _read_tags(mailchimp: MailchimpResource, connection, engine, audiences: list[str],
-                     config: ContactsExportConfig) -> dict[str, dict[str, int]]:
-    """Every member's tags read now (the template's Y/N cells are Mailchimp's current state),
-    and the tags each audience defines."""
-    async with mailchimp.client_for(connection) as client:
-        listed = await audience_tags(client, audiences)
-        for audience in audiences:
-            try:
-                await store_audience_tags(client, engine, connection.org_id, audience,
-                                          max_members=config.max_members)
-            except AudienceNotFound:
-                continue
-        return listed
 
 
 @asset(
@@ -87,21 +69,12 @@ def contacts_export(context: AssetExecutionContext, config: ContactsExportConfig
                     app_db: AppDatabase, mailchimp: MailchimpResource) -> MaterializeResult:
     """Write the org's contacts export files (the spreadsheet import's template)."""
     org_id = context.partition_key
-    engine = app_db.engine
-    contacts = read_live_contacts(engine, org_id)
-    state = member_state.load_state(engine, org_id)
-    connection = get_connection(engine, org_id)
-    audiences = org_audiences(connection, active_segments(engine, org_id)) if connection else []
-    audiences += sorted(set(state["audience_id"].dropna()) - set(audiences))
-    frame = export_frame(contacts, state, runs.latest_errors(engine, org_id), audiences)
-    listed: dict[str, dict[str, int]] = {}
-    if connection is not None and connection.active and config.read_tags:
-        listed = run_mailchimp(_read_tags(mailchimp, connection, engine, audiences, config))
-    held = last_read_tags(state, member_tags.load_tags(engine, org_id))
-    defined = tags_seen(held)
-    for audience, names in listed.items():  # the tags defined in each audience
-        defined[audience] = sorted({*defined.get(audience, []), *names}, key=str.casefold)
-    frame = template_frame(frame, held, defined)
+    try:
+        template = export_template(app_db.engine, mailchimp.client_for, org_id,
+                                   read_tags=config.read_tags, max_members=config.max_members)
+    except (*ACCOUNT_LEVEL_ERRORS, SecretKeyError, FixableError) as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None
+    frame, audiences = template.frame, template.audiences
 
     folder = Path(config.directory) / _UNSAFE_PATH_CHARS.sub("_", org_id)
     folder.mkdir(parents=True, exist_ok=True)
@@ -116,8 +89,8 @@ def contacts_export(context: AssetExecutionContext, config: ContactsExportConfig
         metadata["xlsx_skipped"] = MetadataValue.text(
             f"{len(frame)} rows exceed Excel's limit of {EXCEL_MAX_ROWS - 1}; use the CSV")
     by_status = frame["sync_status"].value_counts()
-    tag_columns = [c for c in frame.columns if c not in EXPORT_COLUMNS]
-    counts = {"rows": len(frame), "contacts": len(contacts), "audiences": len(audiences),
+    tag_columns = template.tag_columns
+    counts = {"rows": len(frame), "contacts": template.contacts, "audiences": len(audiences),
               "tag_columns": len(tag_columns),
               **{f"status_{k}": int(v) for k, v in by_status.items()}}
     context.log.info(f"org {org_id}: exported {counts} to {folder}")

@@ -5,25 +5,23 @@
 from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from mc_pipelines.actions.tags_download import download_tags
+from mc_pipelines.actions.tags_download import download_tags, read_member_tags
 from mc_pipelines.assets.common import (
     INBOUND_GROUP,
     MAILCHIMP_RETRY,
     OWNERS,
     numbers,
-    org_audiences,
-    run_mailchimp,
     table_metadata,
 )
 from mc_pipelines.assets.sources import app_mailchimp_connections
-from mc_pipelines.effects.member_tags import DEFAULT_MAX_MEMBERS, TagRead, store_audience_tags
+from mc_pipelines.effects.member_tags import DEFAULT_MAX_MEMBERS
 from mc_pipelines.errors import FixableError
+from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS
 from mc_pipelines.mailchimp.limits import PAGE_LIMIT
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase, MailchimpResource
-from mc_pipelines.store.connections import require_active_connection
-from mc_pipelines.store.segments import active_segments
+from mc_pipelines.store.secrets import SecretKeyError
 
 
 class MemberTagsConfig(Config):
@@ -60,22 +58,12 @@ class TagsDownloadConfig(Config):
 def mailchimp_member_tags(context: AssetExecutionContext, config: MemberTagsConfig,
                           app_db: AppDatabase, mailchimp: MailchimpResource) -> MaterializeResult:
     """Read every member's tags of the org's audiences into `mailchimp_member_tags`."""
-    org_id, engine = context.partition_key, app_db.engine
-    try:
-        connection = require_active_connection(engine, org_id)
-    except FixableError as exc:
-        raise Failure(description=str(exc), allow_retries=False) from None
-    audiences = org_audiences(connection, active_segments(engine, org_id))
     metrics = CallMetrics()
-
-    async def run() -> list[TagRead]:
-        async with mailchimp.client_for(connection, metrics) as client:
-            return [await store_audience_tags(client, engine, org_id, a, page_size=config.page_size,
-                                              max_members=config.max_members) for a in audiences]
-
     try:
-        reads = run_mailchimp(run())
-    except FixableError as exc:
+        reads = read_member_tags(app_db.engine, mailchimp.client_for, context.partition_key,
+                                 page_size=config.page_size, max_members=config.max_members,
+                                 metrics=metrics)
+    except (*ACCOUNT_LEVEL_ERRORS, SecretKeyError, FixableError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
     return MaterializeResult(metadata={
         **numbers({"members": sum(r.members for r in reads),
