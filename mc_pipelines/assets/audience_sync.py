@@ -135,7 +135,8 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
     view = _RunView(outcomes, config.batch_size)
     guard = view.guard_result()
     if config.dry_run:
-        return MaterializeResult(metadata={"dry_run": MetadataValue.bool(True), **view.metadata()},
+        return MaterializeResult(metadata={"dry_run": MetadataValue.bool(True), **view.metadata(),
+                                           "new_member_tags": MetadataValue.json(list(settings.new_member_tags))},
                                  check_results=[guard])
     status = view.status()
     run_summary = {**view.totals, "skipped": len(view.skipped), "mailchimp_calls": metrics.total_calls,
@@ -159,6 +160,7 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
         "sync_run_id": MetadataValue.text(run_id or ""),
         "error_samples": samples_markdown(view.row_outcomes),
         "calls_by_endpoint": MetadataValue.json(metrics.as_metadata()),
+        "new_member_tags": MetadataValue.json(list(settings.new_member_tags)),
     }, check_results=[guard])
 
 

@@ -26,6 +26,7 @@ def test_new_member_tags_go_to_created_members_only(world: World):
     assert world.tags("linked@new.example.org") == {"Marketer"}     # linked: never
     assert world.status("linked@new.example.org") == "subscribed"
     assert world.meta()["created"] == 1 and world.meta()["tags_added"] == 2
+    assert world.meta()["new_member_tags"] == ["From app", "Batch 12"]
 
     # a later run creates another member: only that one gets the tags; a marketer removing one
     # from the earlier member is never undone (the tags are not managed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mc_pipelines.actions.tag_options import set_tag_options
+from mc_pipelines.sync import app_tags, segments
 from mc_pipelines.sync.app_tags import app_tag_membership
 from mc_pipelines.sync.segments import MEMBERSHIP_COLUMNS
 from mc_pipelines_tests.lifecycle.world import World
@@ -16,7 +17,8 @@ def test_app_tag_membership_is_segment_shaped_and_bounded():
     cohort = pd.DataFrame({"contact_id": [1, 2, 3], "subscriber_hash": ["a", "b", "c"],
                            "tags": [["vip", "VIP", "x" * 97], [], None]})
     rows = app_tag_membership(cohort, "aud", "app:")
-    assert tuple(rows.columns) == MEMBERSHIP_COLUMNS
+    assert tuple(rows.columns) == MEMBERSHIP_COLUMNS == app_tags.MEMBERSHIP_COLUMNS
+    assert app_tags.MAX_TAG_LENGTH == segments.MAX_TAG_LENGTH
     assert rows[["contact_id", "tag"]].values.tolist() == [[1, "app:vip"]]  # case twin, >100 out
 
 
