@@ -17,6 +17,7 @@ Shared by the `spreadsheet_import` Dagster job, `mc-pipelines import` and the co
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from mc_pipelines.actions.sheet_export import org_audiences
 from mc_pipelines.effects.audience_tags import audience_tags
 from mc_pipelines.effects.member_tags import read_tags
 from mc_pipelines.effects.pull import pull_member_status
-from mc_pipelines.effects.readback import resolve
+from mc_pipelines.effects.readback import read_member, resolve
 from mc_pipelines.effects.sheet_import import ImportReport, apply_import
 from mc_pipelines.effects.workbook import MAX_BYTES, MAX_ROWS, read_workbook
 from mc_pipelines.errors import OperationError
@@ -49,6 +50,9 @@ from mc_pipelines.sync.sheet_plan import REASONS, ImportContext, ImportPlan, pla
 from mc_pipelines.sync.sheet_rows import SheetRows, validate_sheet
 
 ClientFactory = Callable[[Connection], MailchimpClient]
+#: Up to this many rows per audience, the sheet's members are read one GET each (cheaper than
+#: paging through a large audience); above, by one paged scan of the audience.
+PER_MEMBER_READS = 1_000
 
 
 @dataclass
@@ -135,13 +139,9 @@ async def _plan_and_apply(client: MailchimpClient, engine: Engine, connection: C
                               dry_run=dry_run) for a in sorted(wanted)]
     state = pd.concat([state[~state["audience_id"].isin(wanted)], *(s for s, _ in resolved)],
                       ignore_index=True)
-    hashes = set(sheet.rows["subscriber_hash"])
     members: dict[tuple[str, str], tuple[str, list[str]]] = {}
     for audience in sorted(wanted):
-        def keep(page, audience=audience) -> None:
-            members.update({(audience, m.subscriber_hash): (m.status, list(m.tags))
-                            for m in page if m.subscriber_hash in hashes})
-        await read_tags(client, audience, keep)
+        members.update(await _read_members(client, audience, sheet.rows, default))
     ctx = ImportContext(
         default_audience=default, audiences=scope.audiences,
         contacts=pd.DataFrame({"contact_id": contacts["id"],
@@ -157,6 +157,28 @@ async def _plan_and_apply(client: MailchimpClient, engine: Engine, connection: C
         return plan, None
     return plan, await apply_import(client, engine, org_id, plan,
                                     existing_members=connection.existing_members)
+
+
+async def _read_members(client: MailchimpClient, audience: str, rows: pd.DataFrame,
+                        default: str) -> dict[tuple[str, str], tuple[str, list[str]]]:
+    """(audience, hash) → (status, tag names) of the sheet's members Mailchimp holds there: one
+    GET per member for a small sheet (archived members included), else one paged scan of the
+    audience (archived members aside: the state, which the pull keeps, knows them)."""
+    mine = rows[(rows["audience_id"].replace("", default)) == audience]
+    if len(mine) <= PER_MEMBER_READS:
+        answers = await asyncio.gather(*[read_member(client, audience, e) for e in mine["email"]])
+        return {(audience, h): (str(m.get("status")), [str(t.get("name")) for t in m.get("tags") or []])
+                for h, (m, _answered) in zip(mine["subscriber_hash"], answers, strict=True)
+                if m is not None}
+    hashes = set(mine["subscriber_hash"])
+    found: dict[tuple[str, str], tuple[str, list[str]]] = {}
+
+    def keep(page) -> None:
+        found.update({(audience, m.subscriber_hash): (m.status, list(m.tags))
+                      for m in page if m.subscriber_hash in hashes})
+
+    await read_tags(client, audience, keep)
+    return found
 
 
 def _record(engine: Engine, org_id: str, outcome: ImportOutcome, actor: str,
