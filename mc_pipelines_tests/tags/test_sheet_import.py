@@ -56,6 +56,8 @@ def _seed(world: World) -> dict[str, int]:
            "eve": world.add(f"eve@{D}"), "dan": world.add(f"dan@{D}", consent=False)}
     world.segment(1, "Sales team", {"department": "Sales"})
     world.preexisting(f"stranger@{D}", tags=["Newsletter", "Spring Fair"])  # foreign member
+    world.preexisting(f"arc@{D}", status="archived")  # archived in Mailchimp (B6)
+    ids["arc"] = world.add(f"arc@{D}")
     world.sync()
     world.emulator.tag_member(world.api_key, world.audience_id, f"ann@{D}", add=("Newsletter",))
     ids["cat"] = world.add(f"cat@{D}")  # consents, not a member yet
@@ -74,6 +76,7 @@ def test_import_round_trip_export_edit_import(world: World, tmp_path):
         (f"dan@{D}", "tag:Newsletter"): "Y",    # no consent
         (f"ann@{D}", "tag:Ghost"): "Y",         # not a tag of the audience
         (f"dan@{D}", "tag:Spring Fair"): "maybe",
+        (f"arc@{D}", "tag:Spring Fair"): "Y",    # archived: never un-archived nor tagged
     }, extra_rows=[{"email": f"stranger@{D}", "tag:Newsletter": "N"},     # foreign
                    {"contact_id": "abc", "email": f"zed@{D}", "tag:Newsletter": "Y"}])
     # after the export a marketer tags bob; his cell still says N as exported: no instruction
@@ -93,9 +96,11 @@ def test_import_round_trip_export_edit_import(world: World, tmp_path):
         "tags", ["Spring Fair"], ["Newsletter"]]
     assert rows.loc[ids["eve"], ["outcome", "reason"]].tolist() == ["skipped", "no_consent"]
     assert rows.loc[ids["dan"], ["outcome", "reason"]].tolist() == ["skipped", "no_consent"]
+    assert rows.loc[ids["arc"], ["outcome", "reason"]].tolist() == ["skipped", "archived"]
     reasons = dict(zip(done.outcomes["row"], done.outcomes["reason"], strict=True))
     assert sorted(r for r in reasons.values() if r) == sorted([
-        "no_consent", "no_consent", "unknown_address", "contact_id: not a contact id (digits)"])
+        "archived", "no_consent", "no_consent", "unknown_address",
+        "contact_id: not a contact id (digits)"])
     assert done.counts["invalid_cells"] == 1 and done.counts["malformed_rows"] == 1
     assert "Ghost" in done.plan.ignored_columns[world.audience_id]
     assert "Sales team" in done.plan.ignored_columns[world.audience_id]
@@ -107,6 +112,7 @@ def test_import_round_trip_export_edit_import(world: World, tmp_path):
     assert world.status(f"cat@{D}") == "subscribed" and world.tags(f"cat@{D}") == {"Spring Fair"}
     assert world.status(f"eve@{D}") == "unsubscribed" and world.tags(f"eve@{D}") == set()
     assert world.member(f"dan@{D}") is None and world.member(f"zed@{D}") is None
+    assert world.status(f"arc@{D}") == "archived" and world.tags(f"arc@{D}") == set()
     assert world.tags(f"stranger@{D}") == {"Newsletter", "Spring Fair"}
     assert world.consent(ids["eve"]) is False  # the opt-out came back first
     assert [e["detail"]["created"] for e in world.audit("sheet_import")] == [1]
