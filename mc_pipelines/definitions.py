@@ -12,7 +12,15 @@ from dagster import (
     with_source_code_references,
 )
 
-from mc_pipelines.assets import audience_sync, campaigns, contacts, export, member_status, segments
+from mc_pipelines.assets import (
+    audience_sync,
+    campaigns,
+    contacts,
+    export,
+    member_status,
+    member_tags,
+    segments,
+)
 from mc_pipelines.assets.sources import APP_TABLES
 from mc_pipelines.automation.erasure import ERASURE_JOBS
 from mc_pipelines.automation.housekeeping import HOUSEKEEPING_JOBS
@@ -20,15 +28,17 @@ from mc_pipelines.automation.jobs import JOBS
 from mc_pipelines.automation.org_executor import project_executor
 from mc_pipelines.automation.schedules import SCHEDULES
 from mc_pipelines.automation.sensors import SENSORS
+from mc_pipelines.automation.sheet_import import IMPORT_JOBS
+from mc_pipelines.automation.tags import TAG_JOBS
 from mc_pipelines.resources import project_resources
 
-ASSET_MODULES = [member_status, contacts, segments, audience_sync, campaigns, export]
+ASSET_MODULES = [member_status, contacts, segments, audience_sync, campaigns, export, member_tags]
 
 defs = Definitions(
     # code references: the UI links every asset to the function that computes it
     assets=with_source_code_references([*APP_TABLES, *load_assets_from_modules(ASSET_MODULES)]),
     asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
-    jobs=[*JOBS, *ERASURE_JOBS, *HOUSEKEEPING_JOBS],
+    jobs=[*JOBS, *ERASURE_JOBS, *HOUSEKEEPING_JOBS, *TAG_JOBS, *IMPORT_JOBS],
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=project_resources(),

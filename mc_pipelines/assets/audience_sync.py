@@ -42,6 +42,7 @@ from mc_pipelines.store import audit, connections, member_state, runs
 from mc_pipelines.store import segments as segment_store
 from mc_pipelines.store.contacts import CONTACT_COLUMNS
 from mc_pipelines.sync import lifecycle as lc
+from mc_pipelines.sync.app_tags import tag_name_problems, unique_tags
 from mc_pipelines.sync.batching import plan_calls
 from mc_pipelines.sync.diff import PLAN_FRAMES
 from mc_pipelines.sync.scope import sync_scope
@@ -62,6 +63,9 @@ class AudienceSyncConfig(Config):
         "unsubscribes when they exceed this fraction of an audience's subscribed members…")
     min_guarded_unsubscribes: int = Field(
         default=50, ge=0, description="…and this many members.")
+    new_member_tags: list[str] = Field(
+        default_factory=list, description="Tags for the members this run creates (never existing "
+        "or linked members), on top of the connection's `new_member_tags`.")
 
 
 @asset(
@@ -101,7 +105,8 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
         existing_members=connection.existing_members, reconsent=connection.reconsent,
         guard=lc.GuardSettings(config.max_unsubscribe_fraction, config.min_guarded_unsubscribes,
                                config.allow_mass_unsubscribe),
-        batch_size=config.batch_size, dry_run=config.dry_run)
+        batch_size=config.batch_size, dry_run=config.dry_run,
+        new_member_tags=_new_member_tags(connection.new_member_tags, config.new_member_tags))
     metrics = CallMetrics()
     run_id = None if config.dry_run else runs.start_run(
         engine, org_id, kind="audience_sync", dry_run=False, dagster_run_id=context.run_id)
@@ -128,7 +133,8 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
     view = _RunView(outcomes, config.batch_size)
     guard = view.guard_result()
     if config.dry_run:
-        return MaterializeResult(metadata={"dry_run": MetadataValue.bool(True), **view.metadata()},
+        return MaterializeResult(metadata={"dry_run": MetadataValue.bool(True), **view.metadata(),
+                                           "new_member_tags": MetadataValue.json(list(settings.new_member_tags))},
                                  check_results=[guard])
     status = view.status()
     run_summary = {**view.totals, "skipped": len(view.skipped), "mailchimp_calls": metrics.total_calls,
@@ -152,6 +158,7 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
         "sync_run_id": MetadataValue.text(run_id or ""),
         "error_samples": samples_markdown(view.row_outcomes),
         "calls_by_endpoint": MetadataValue.json(metrics.as_metadata()),
+        "new_member_tags": MetadataValue.json(list(settings.new_member_tags)),
     }, check_results=[guard])
 
 
@@ -214,6 +221,17 @@ class _RunView:
             "skipped_rows": table_metadata(self.skipped, ["audience_id", "contact_id", "email", "reason"],
                                            limit=25),
         }
+
+
+def _new_member_tags(*given: list[str]) -> tuple[str, ...]:
+    """The connection's and the run's new-member tags, checked (a bad name fails the run before
+    any Mailchimp call, naming the fix)."""
+    tags = [t for names in given for t in names or []]
+    problems = tag_name_problems(tags, "new-member tag")
+    if problems:
+        raise Failure(description="; ".join(problems) + " (fix the connection option with "
+                      "`mc-pipelines set-tag-options` or the run config)", allow_retries=False)
+    return tuple(unique_tags(tags))
 
 
 def _segments(summary: pd.DataFrame, *, valid: bool) -> list[int]:

@@ -61,8 +61,9 @@ def segment_members(
     # (`evaluate_segments` would build a second desired state with the default map).
     membership, summary = segment_membership(consented_contacts, segments, connection.audience_id)
     try:
-        desired = build_desired_members(consented_contacts, membership, connection.audience_id,
-                                        connection.merge_fields or None)
+        desired = build_desired_members(
+            consented_contacts, membership, connection.audience_id, connection.merge_fields or None,
+            app_tag_prefix=connection.app_tag_prefix if connection.push_app_tags else None)
     except ValueError as exc:  # a merge-field map naming columns contacts do not have: not retryable
         message = (f"{exc}; fix the org's merge-field map (reconnect with `mc-pipelines connect "
                    f"--org {org_id} ... --merge-field TAG=column`)")

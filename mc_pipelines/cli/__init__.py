@@ -31,10 +31,11 @@ from mc_pipelines.cli import (
     demo,
     dev,
     runs,
+    spreadsheets,
     webhooks,
 )
 
-MODULES = [database, connections, runs, campaigns, webhooks, demo, dev, bench]
+MODULES = [database, connections, runs, campaigns, spreadsheets, webhooks, demo, dev, bench]
 
 #: Errors whose message says what the operator must fix: one line, exit code 2.
 FIXABLE = (FixableError, InvalidApiKeyFormat)

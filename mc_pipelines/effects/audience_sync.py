@@ -49,6 +49,7 @@ class SyncSettings:
     guard: lc.GuardSettings = field(default_factory=lc.GuardSettings)
     batch_size: int = 500
     dry_run: bool = False
+    new_member_tags: tuple[str, ...] = ()  # tags of the members a run creates (item 5)
 
 
 async def sync_org(client: MailchimpClient, engine: Engine, org_id: str, desired: pd.DataFrame,
@@ -82,7 +83,8 @@ async def sync_org(client: MailchimpClient, engine: Engine, org_id: str, desired
         reports = await asyncio.gather(*[
             push_audience(client, engine, org_id, o.audience_id, o.plan,
                           by_audience[o.audience_id], batch_size=settings.batch_size,
-                          existing_members=settings.existing_members)
+                          existing_members=settings.existing_members,
+                          new_member_tags=settings.new_member_tags)
             for o in live if o.plan is not None])
         for outcome, report in zip([o for o in live if o.plan is not None], reports, strict=True):
             outcome.report = report

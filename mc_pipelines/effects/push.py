@@ -32,6 +32,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.effects.consent import OPT_OUT, MailchimpChange, apply_changes
+from mc_pipelines.effects.new_member_tags import tag_new_members
 from mc_pipelines.effects.readback import read_member
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
@@ -508,8 +509,10 @@ def _split(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, audience_id: str,
                         plan: AudiencePlan, state: pd.DataFrame, *, batch_size: int = 500,
-                        existing_members: str = "update") -> PushReport:
-    """Apply `plan` to one audience (its resolved `state` gives the members' current tags)."""
+                        existing_members: str = "update",
+                        new_member_tags: Sequence[str] = ()) -> PushReport:
+    """Apply `plan` to one audience (its resolved `state` gives the members' current tags);
+    `new_member_tags` go to the members this push creates (`effects.new_member_tags`)."""
     pusher = AudiencePusher(client, engine, org_id, audience_id, batch_size=batch_size)
     refused = await pusher.change_addresses(plan.email_changes, state)
     creates = plan.creates
@@ -535,6 +538,8 @@ async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, au
         for new, old in zip(plan.email_changes["subscriber_hash"], plan.email_changes["old_hash"], strict=True):
             current[new] = held.get(old, set())
     await pusher.tags(pusher.without_prior_tags(plan.tag_adds), plan.tag_removes, current)
+    if new_member_tags:  # tags for the members this run creates, never existing ones
+        await tag_new_members(pusher, creates, new_member_tags)
     return pusher.report
 
 

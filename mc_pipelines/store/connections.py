@@ -43,6 +43,9 @@ class Connection:
     webhook_secret_hash: str | None = field(default=None, repr=False)
     existing_members: str = "update"
     reconsent: str = "pending"
+    push_app_tags: bool = False       # the app's contact tags go to Mailchimp as managed tags
+    app_tag_prefix: str = "app:"      # … each named prefix + the app's tag
+    new_member_tags: list[str] = field(default_factory=list)  # tags of the members a run creates
 
     @property
     def active(self) -> bool:

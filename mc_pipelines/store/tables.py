@@ -81,6 +81,9 @@ mailchimp_connections = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("existing_members", sa.String(16), nullable=False, server_default="update"),
     sa.Column("reconsent", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("push_app_tags", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("app_tag_prefix", sa.String(50), nullable=False, server_default="app:"),
+    sa.Column("new_member_tags", JSONText, nullable=False, server_default="[]"),
 )
 
 contact_segments = sa.Table(
@@ -207,4 +210,15 @@ mailchimp_webhook_events = sa.Table(
     sa.Column("payload", JSONText, nullable=False),
     sa.Column("received_at", sa.DateTime, nullable=False),
     sa.Column("processed_at", sa.DateTime),
+)
+
+mailchimp_member_tags = sa.Table(
+    "mailchimp_member_tags", metadata,
+    sa.Column("org_id", sa.String(64), primary_key=True),
+    sa.Column("audience_id", sa.String(64), primary_key=True),
+    sa.Column("subscriber_hash", sa.String(32), primary_key=True),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("tags", JSONText, nullable=False),
+    sa.Column("read_at", sa.DateTime, nullable=False),
 )

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mc_pipelines.sync._perf import gc_paused
+from mc_pipelines.sync.app_tags import app_tag_membership
 from mc_pipelines.sync.text import clean_text, clean_text_column
 
 DEFAULT_MERGE_FIELDS: dict[str, str] = {"FNAME": "first_name", "LNAME": "last_name", "PHONE": "phone"}
@@ -120,8 +121,12 @@ def desired_members(
     membership: pd.DataFrame,
     default_audience_id: str,
     merge_field_map: Mapping[str, str | None] | None = None,
+    app_tag_prefix: str | None = None,
 ) -> pd.DataFrame:
     """One row per (audience_id, subscriber_hash) that should be in Mailchimp.
+
+    `app_tag_prefix`: when not None (connection option `push_app_tags`), each contact's own app
+    tags are managed tags of the default audience too, named prefix + tag (`sync.app_tags`).
 
     Columns `DESIRED_COLUMNS`: `merge_fields` is a dict TAG → str (None → ""), values over
     255 characters cut to 255 and flagged in `truncated`; `managed_tags` a sorted tuple;
@@ -152,6 +157,10 @@ def desired_members(
                 fields[tag] = value
         payload_hashes = _payload_hashes(emails, tags, columns)
 
+    if app_tag_prefix is not None:
+        membership = pd.concat(
+            [membership, app_tag_membership(cohort, default_audience_id, app_tag_prefix)],
+            ignore_index=True)
     contact_ids = cohort["contact_id"].to_numpy(dtype=np.int64)
     positions = pd.Index(contact_ids).get_indexer(membership["contact_id"].to_numpy(np.int64))
     member_aud = membership["audience_id"].to_numpy(dtype=object, copy=True)

@@ -10,6 +10,7 @@ import pandas as pd
 from openpyxl import load_workbook
 
 from mc_pipelines.assets.export import EXPORT_COLUMNS, ContactsExportConfig, contacts_export
+from mc_pipelines.effects.workbook import read_workbook
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.store import member_state, runs
 from mc_pipelines_tests.support.app_data import (
@@ -63,7 +64,8 @@ def test_export_writes_every_contact_with_status_and_tags(app_engine, emulator, 
     assert (meta["rows"], meta["contacts"], meta["audiences"]) == (12, 6, 2)
 
     frame = pd.read_csv(csv_path, keep_default_na=False)
-    assert list(frame.columns) == EXPORT_COLUMNS
+    # the contact and sync columns, then one Y/N column per tag of the audiences
+    assert list(frame.columns) == [*EXPORT_COLUMNS, "tag:app:vip", "tag:Marketer"]
     main = frame[frame["audience_id"] == audience].set_index("contact_id")
     assert main["sync_status"].to_dict() == {
         1: "subscribed", 2: "not_consented", 3: "invalid_email", 4: "duplicate_email",
@@ -73,13 +75,15 @@ def test_export_writes_every_contact_with_status_and_tags(app_engine, emulator, 
     assert main.loc[2, "mailchimp_status"] == "unsubscribed"
     assert main.loc[4, "detail"].startswith("same address (ann@shop-mail.io) as contact 1")
     assert main.loc[5, "detail"] == "fake_email: looks fake or invalid"
-    assert main.loc[6, "first_name"] == HOSTILE
+    assert main.loc[6, "first_name"] == "'" + HOSTILE  # the CSV never runs it as a formula
+    assert read_workbook(csv_path).set_index("contact_id").loc["6", "first_name"].tolist()[0] == HOSTILE
+    assert main.loc[1, "tag:Marketer"] == "Y" and main.loc[2, "tag:Marketer"] == "N"
     other = frame[frame["audience_id"] == "other-aud"].set_index("contact_id")["sync_status"]
     assert other[1] == "not_in_audience" and other[2] == "not_consented"
     assert meta["status_subscribed"] == 1 and meta["status_not_in_audience"] == 3
 
     sheet = load_workbook(xlsx_path, read_only=False)["contacts"]
     cells = list(sheet.iter_rows(values_only=False))
-    assert [c.value for c in cells[0]] == EXPORT_COLUMNS and len(cells) == 13
+    assert [c.value for c in cells[0]][:len(EXPORT_COLUMNS)] == EXPORT_COLUMNS and len(cells) == 13
     hostile = [row[2] for row in cells[1:] if row[0].value == 6]
     assert all(c.value == HOSTILE and c.data_type == "s" for c in hostile)  # text, not a formula
