@@ -330,7 +330,8 @@ def immediate_retries() -> Iterator[None]:
 def sync_until_clean(instance, org_id: str, engine: Engine, emulator, *, max_runs: int = 3,
                      **kwargs: Any) -> tuple[list[dict[str, Any]], int]:
     """Run the sync until a run succeeds with no row left to retry (at most `max_runs`); a row
-    left to retry is one that failed transiently after the client's own retries.
+    left to retry is one that failed transiently after the client's own retries, or whose status
+    could not be read back.
 
     Returns the audience_sync metadata of every run and the number of runs it took."""
     metas = []
@@ -339,7 +340,9 @@ def sync_until_clean(instance, org_id: str, engine: Engine, emulator, *, max_run
         if result.success:
             meta = metadata_of(result, "audience_sync")
             metas.append(meta)
-            if meta["failed"] == 0:  # terminal per-row outcomes (parked) are final, not retried
+            # terminal per-row outcomes (parked) are final, not retried; a member whose status
+            # could not be read back (the client gave up) is retried next run like a failed row
+            if meta["failed"] == 0 and not meta.get("skipped[status_unknown]"):
                 return metas, attempt
         else:
             metas.append({"status": "failed"})
