@@ -16,6 +16,7 @@ from mc_pipelines.assets.common import (
     run_mailchimp,
     table_metadata,
 )
+from mc_pipelines.assets.dry_run import run_is_dry
 from mc_pipelines.assets.sources import app_mailchimp_connections
 from mc_pipelines.effects.pull import AudiencePull, pull_member_status
 from mc_pipelines.mailchimp.limits import PAGE_LIMIT
@@ -93,20 +94,22 @@ def mailchimp_member_status(
     except (NotConnectedError, UnknownOrgError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
     audiences = org_audiences(connection, active_segments(engine, org_id))
+    dry_run = run_is_dry(context)  # a dry run writes nothing in any step
     metrics = CallMetrics()
     started = time.perf_counter()
 
     async def run() -> list[AudiencePull]:
         async with mailchimp.client_for(connection, metrics) as client:
             return await pull_member_status(
-                client, engine, org_id, audiences, dry_run=config.dry_run,
+                client, engine, org_id, audiences, dry_run=dry_run,
                 full_refresh=config.full_refresh, page_size=config.page_size,
                 required=audiences[:1])  # the default audience; a segment's may be missing (C3)
 
     try:
         pulls = run_mailchimp(run())
     except Failure as exc:  # account-level: the key, the account or an audience is gone
-        record_sync_status(engine, org_id, status="error", error=exc.description)
+        if not dry_run:
+            record_sync_status(engine, org_id, status="error", error=exc.description)
         raise
     totals = _totals(pulls, metrics)
     context.log.info(f"org {org_id}: {totals}")
@@ -118,11 +121,14 @@ def mailchimp_member_status(
                         for p in pulls)
     transitions = pd.DataFrame([t for p in pulls for t in p.transitions], columns=TRANSITION_COLUMNS)
     return MaterializeResult(metadata={
+        "dry_run": MetadataValue.bool(dry_run),
+        **({"note": MetadataValue.text("dry run: nothing was written (no consent change, no "
+                                       "state, no cursor)")} if dry_run else {}),
         **numbers(totals),
         "duration_seconds": MetadataValue.float(round(time.perf_counter() - started, 3)),
         "audiences": MetadataValue.text(", ".join(audiences)),
         "cursors": MetadataValue.md(cursors or "_no audience_"),
-        "mailchimp_side_opt_outs": table_metadata(transitions, TRANSITION_COLUMNS, limit=20),
-        "dry_run": MetadataValue.bool(config.dry_run),
+        "mailchimp_side_opt_outs": table_metadata(transitions, TRANSITION_COLUMNS, limit=20,
+                                                  full_emails=app_db.full_emails_in_metadata),
         "full_refresh": MetadataValue.bool(config.full_refresh),
     })

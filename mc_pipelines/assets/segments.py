@@ -14,6 +14,8 @@ from dagster import (
 )
 
 from mc_pipelines.assets.common import OWNERS, SYNC_GROUP, numbers, table_metadata
+from mc_pipelines.assets.dry_run import run_is_dry
+from mc_pipelines.assets.same_run import SEGMENTS_UPSTREAM, require_same_run
 from mc_pipelines.assets.sources import app_contact_segments
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase
@@ -55,6 +57,7 @@ def segment_members(
 ) -> tuple[Output[pd.DataFrame], Output[pd.DataFrame], Output[pd.DataFrame]]:
     """Evaluate the org's active segments once and build the desired state of each audience."""
     org_id = context.partition_key
+    require_same_run(context, "segment_members", SEGMENTS_UPSTREAM)
     connection = require_active_connection(app_db.engine, org_id)
     segments = active_segments(app_db.engine, org_id)
     # Membership once, then the desired state once, with the org's merge-field map
@@ -66,7 +69,8 @@ def segment_members(
     except ValueError as exc:  # a merge-field map naming columns contacts do not have: not retryable
         message = (f"{exc}; fix the org's merge-field map (reconnect with `mc-pipelines connect "
                    f"--org {org_id} ... --merge-field TAG=column`)")
-        record_sync_status(app_db.engine, org_id, status="error", error=message)
+        if not run_is_dry(context):
+            record_sync_status(app_db.engine, org_id, status="error", error=message)
         raise Failure(description=message, allow_retries=False) from None
     errors = summary[summary["error"].notna()] if len(summary) else summary
     for row in errors.to_dict("records"):

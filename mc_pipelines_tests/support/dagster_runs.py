@@ -67,6 +67,25 @@ def metadata_of(result, asset: str) -> dict[str, Any]:
     raise KeyError(f"{asset} was not materialized")
 
 
+def observation_of(result, asset: str) -> dict[str, Any]:
+    """Metadata values of one asset's observation in a run result (a dry run's plan)."""
+    for event in result.all_events:
+        if event.is_asset_observation and event.asset_key.to_user_string() == asset:
+            return {k: getattr(v, "value", v) for k, v in event.event_specific_data.asset_observation.metadata.items()}
+    raise KeyError(f"{asset} was not observed")
+
+
+def materialize_subset(instance: DagsterInstance, org_id: str, engine: Engine, emulator, names: list[str],
+                       *, raise_on_error: bool = False, **mailchimp: Any):
+    """Materialize only the named assets of the sync graph for one org (as the UI does for an
+    asset materialized alone): their inputs are loaded from what earlier runs stored."""
+    if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org_id):
+        instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org_id])
+    return materialize(SYNC_ASSETS, selection=names, partition_key=org_id, instance=instance,
+                       resources=resources_for(engine, emulator, **mailchimp),
+                       raise_on_error=raise_on_error, tags={"org": org_id})
+
+
 def materialize_one(instance: DagsterInstance, asset: AssetsDefinition, org_id: str, engine: Engine,
                     emulator, config: Config | None = None) -> dict[str, Any]:
     """Materialize one org-partitioned asset (with its typed `config`, if any) on real resources;
