@@ -10,6 +10,7 @@ from dagster import (
 from mc_pipelines.assets import audience_sync, campaigns, contacts, export, member_status, segments
 from mc_pipelines.assets.sources import APP_TABLES
 from mc_pipelines.automation.erasure import ERASURE_JOBS
+from mc_pipelines.automation.freshness import FRESHNESS_CHECKS, freshness_sensor
 from mc_pipelines.automation.jobs import JOBS
 from mc_pipelines.automation.schedules import SCHEDULES
 from mc_pipelines.automation.sensors import SENSORS
@@ -20,9 +21,9 @@ ASSET_MODULES = [member_status, contacts, segments, audience_sync, campaigns, ex
 defs = Definitions(
     # code references: the UI links every asset to the function that computes it
     assets=with_source_code_references([*APP_TABLES, *load_assets_from_modules(ASSET_MODULES)]),
-    asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
+    asset_checks=[*load_asset_checks_from_modules(ASSET_MODULES), *FRESHNESS_CHECKS],
     jobs=[*JOBS, *ERASURE_JOBS],
     schedules=SCHEDULES,
-    sensors=SENSORS,
+    sensors=[*SENSORS, freshness_sensor],
     resources=project_resources(),
 )

@@ -7,6 +7,9 @@ from typing import Any
 
 import pandas as pd
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     Config,
     Failure,
@@ -54,6 +57,9 @@ TABLE_COLUMNS = {
 }
 
 
+REFRESH_CHECK = "campaigns_refreshed"
+
+
 class CampaignStatsConfig(Config):
     """Run config of the campaign stats refresh."""
 
@@ -82,6 +88,11 @@ def _mean(values: pd.Series) -> float | None:
     owners=OWNERS,
     kinds={"mailchimp", "postgres"},
     retry_policy=MAILCHIMP_RETRY,
+    check_specs=[AssetCheckSpec(
+        REFRESH_CHECK, asset="campaign_stats", partitions_def=org_partitions,
+        description="Warns when a campaign due for a refresh (unfinished, or sent within the window) "
+        "could not be refreshed: its stats in campaign_tracking are stale. Time-based freshness per "
+        "org is the `stats_are_fresh` check.")],
     description=(
         "Refreshes the org's tracked campaigns (campaign_tracking) from Mailchimp's campaign and "
         "report: status, emails sent, open rate and click rate (FRACTIONS 0..1), unsubscribes, "
@@ -144,7 +155,14 @@ def campaign_stats(context: AssetExecutionContext, config: CampaignStatsConfig,
         if average is not None:  # no point on the plot rather than a misleading zero
             totals[f"avg_{name}"] = average
     context.log.info(f"org {org_id}: {totals}")
-    return MaterializeResult(metadata={
+    check = AssetCheckResult(
+        check_name=REFRESH_CHECK, passed=not failed, severity=AssetCheckSeverity.WARN,
+        description=(f"all {len(to_refresh)} campaigns due were refreshed" if not failed else
+                     f"{len(failed)} of {len(to_refresh)} campaigns due could not be refreshed: "
+                     + ", ".join(sorted(failed))),
+        metadata={"campaigns_due": MetadataValue.int(len(to_refresh)),
+                  "failed_campaigns": MetadataValue.json(sorted(failed))})
+    return MaterializeResult(check_results=[check], metadata={
         **numbers(totals),
         "window_days": MetadataValue.int(config.window_days),
         "rate_unit": MetadataValue.text("fraction (0..1) — avg_open_rate 0.25 means 25 %"),

@@ -101,6 +101,9 @@ def cmd_sync(org: str, dry_run: bool, allow_mass_unsubscribe: bool, verbose: boo
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
         print(f"  {materialization.asset_key.to_user_string()}: {_metadata_line(dict(materialization.metadata))}")
+    for event in result.get_asset_observation_events():  # a dry run's plan (never a materialization)
+        observation = event.asset_observation_data.asset_observation
+        print(f"  {observation.asset_key.to_user_string()} (plan): {_metadata_line(dict(observation.metadata))}")
     return 0
 
 
