@@ -7,7 +7,12 @@ from __future__ import annotations
 from dagster import AssetCheckSeverity, instance_for_test
 from dagster._serdes import serialize_value
 
-from mc_pipelines_tests.support.app_data import add_contacts, add_org, connect_to_emulator, contact_row
+from mc_pipelines_tests.support.app_data import (
+    add_contacts,
+    add_org,
+    connect_to_emulator,
+    contact_row,
+)
 from mc_pipelines_tests.support.dagster_runs import materialize_sync, metadata_of
 
 EMAILS = ["real.person@west.example.org", "someone@example.com",  # Mailchimp rejects the second as fake

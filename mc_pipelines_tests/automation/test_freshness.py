@@ -7,7 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from dagster import AssetCheckKey, AssetMaterialization, SensorResult, SkipReason, build_sensor_context, instance_for_test
+from dagster import (
+    AssetCheckKey,
+    AssetMaterialization,
+    SensorResult,
+    SkipReason,
+    build_sensor_context,
+    instance_for_test,
+)
 
 from mc_pipelines.automation.freshness import RULES, evaluate, freshness_sensor
 from mc_pipelines.store.clock import utcnow
