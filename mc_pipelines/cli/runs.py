@@ -93,7 +93,7 @@ def cmd_sync(org: str, dry_run: bool, allow_mass_unsubscribe: bool, verbose: boo
     result = _run_job("audience_sync_job", instance, partition_key=org, verbose=verbose,
                       run_config=run_config.sync_run_config(
                           dry_run, allow_mass_unsubscribe=allow_mass_unsubscribe),
-                      tags=run_config.org_tags(org))
+                      tags=run_config.org_tags(org, dry_run=dry_run))
     label = "dry run of the audience sync" if dry_run else "audience sync"
     if not result.success:
         return _report_failure(result, f"{label} of org {org}")

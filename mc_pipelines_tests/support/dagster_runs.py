@@ -16,7 +16,7 @@ from dagster import (
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.automation.jobs import AUDIENCE_SYNC_SELECTION
-from mc_pipelines.automation.run_config import run_config_dict, sync_run_config
+from mc_pipelines.automation.run_config import org_tags, run_config_dict, sync_run_config
 from mc_pipelines.definitions import ASSET_MODULES, defs
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.resources import AppDatabase, MailchimpResource
@@ -55,7 +55,7 @@ def materialize_sync(instance: DagsterInstance, org_id: str, engine: Engine, emu
     run_config = sync_run_config(dry_run, sync=sync_config, status=status_config)
     return materialize(SYNC_ASSETS, partition_key=org_id, instance=instance, run_config=run_config,
                        resources=resources_for(engine, emulator, **mailchimp),
-                       raise_on_error=raise_on_error, tags={"org": org_id})
+                       raise_on_error=raise_on_error, tags=org_tags(org_id, dry_run=dry_run))
 
 
 def metadata_of(result, asset: str) -> dict[str, Any]:
