@@ -25,6 +25,7 @@ from mc_pipelines.assets.common import (
     INBOUND_GROUP,
     MAILCHIMP_RETRY,
     OWNERS,
+    counts_legend,
     numbers,
     run_mailchimp,
     table_metadata,
@@ -164,6 +165,14 @@ def campaign_stats(context: AssetExecutionContext, config: CampaignStatsConfig,
                   "failed_campaigns": MetadataValue.json(sorted(failed))})
     return MaterializeResult(check_results=[check], metadata={
         **numbers(totals),
+        "counts_explained": counts_legend({
+            "campaigns_tracked": "campaigns the application tracks for the org",
+            "campaigns_refreshed": "campaigns whose stats were read from Mailchimp now",
+            "campaigns_skipped": "campaigns left alone: finished, or sent before the window",
+            "campaigns_failed": "campaigns due whose refresh failed (stale stats; see errors)",
+            "emails_sent / unsubscribed / bounces": "totals over the campaigns refreshed now",
+            "avg_open_rate / avg_click_rate": "means over refreshed campaigns that sent email (0..1)",
+        }),
         "window_days": MetadataValue.int(config.window_days),
         "rate_unit": MetadataValue.text("fraction (0..1) — avg_open_rate 0.25 means 25 %"),
         "campaigns": _table(frame),

@@ -11,6 +11,7 @@ from mc_pipelines.assets.common import (
     INBOUND_GROUP,
     MAILCHIMP_RETRY,
     OWNERS,
+    counts_legend,
     numbers,
     org_audiences,
     run_mailchimp,
@@ -32,6 +33,23 @@ from mc_pipelines.store.connections import (
 from mc_pipelines.store.segments import active_segments
 
 TRANSITION_COLUMNS = ["audience_id", "email", "status", "reason", "contact_ids"]
+COUNT_MEANINGS = {
+    "members_changed": "members Mailchimp reports changed since the audience's cursor",
+    "known_members_seen": "of those, members the project tracks (created or linked)",
+    "state_rows_changed": "rows of mailchimp_member_state whose status, tags or address changed",
+    "unsubscribed_in_mailchimp": "members who unsubscribed in Mailchimp (opt-out to honour)",
+    "cleaned_in_mailchimp": "addresses Mailchimp cleaned (bounced)",
+    "resubscribed_in_mailchimp": "members who re-subscribed on a Mailchimp form (consent given)",
+    "archived_in_mailchimp": "members archived in Mailchimp (never un-archived by the project)",
+    "moved_in_mailchimp": "members whose address the person changed in Mailchimp",
+    "consent_withdrawn": "contacts whose consent the pull withdrew in the app (source mailchimp)",
+    "consent_given": "contacts whose consent the pull recorded as given (form re-subscribe)",
+    "consent_kept": "opt-outs older than a newer app consent: the app's consent kept (A9)",
+    "page_restarts": "page reads restarted because the audience changed while being read",
+    "audiences_failed": "audiences that could not be pulled (see cursors)",
+    "mailchimp_calls": "Mailchimp API calls made",
+    "mailchimp_retries": "calls retried after 429, 5xx or a dropped connection",
+}
 
 
 class MemberStatusConfig(Config):
@@ -125,6 +143,7 @@ def mailchimp_member_status(
         **({"note": MetadataValue.text("dry run: nothing was written (no consent change, no "
                                        "state, no cursor)")} if dry_run else {}),
         **numbers(totals),
+        "counts_explained": counts_legend(COUNT_MEANINGS),
         "duration_seconds": MetadataValue.float(round(time.perf_counter() - started, 3)),
         "audiences": MetadataValue.text(", ".join(audiences)),
         "cursors": MetadataValue.md(cursors or "_no audience_"),

@@ -13,7 +13,7 @@ from dagster import (
     multi_asset,
 )
 
-from mc_pipelines.assets.common import OWNERS, SYNC_GROUP, numbers, table_metadata
+from mc_pipelines.assets.common import OWNERS, SYNC_GROUP, counts_legend, numbers, table_metadata
 from mc_pipelines.assets.dry_run import run_is_dry
 from mc_pipelines.assets.same_run import SEGMENTS_UPSTREAM, require_same_run
 from mc_pipelines.assets.sources import app_contact_segments
@@ -81,16 +81,25 @@ def segment_members(
         Output(membership, output_name="segment_members", metadata={
             ROW_COUNT: MetadataValue.int(len(membership)),
             **numbers({"segment_memberships": len(membership)}),
+            "counts_explained": counts_legend({
+                "segment_memberships": "(segment, member) pairs: a member of two segments counts twice"}),
         }),
         Output(summary, output_name="segment_summary", metadata={
             ROW_COUNT: MetadataValue.int(len(summary)),
             **numbers({"segments_with_errors": len(errors)}),
+            "counts_explained": counts_legend({
+                "segments_with_errors": "segments whose filters or tag cannot be used: their audience "
+                                        "and tag are frozen (see the error column)"}),
             "segments": table_metadata(summary, ["segment_id", "name", "tag", "audience_id",
                                                  "member_count", "error"], limit=50),
         }),
         Output(desired, output_name="desired_members", metadata={
             ROW_COUNT: MetadataValue.int(len(desired)),
             **numbers({"desired_members": len(desired), "truncated_fields": truncated}),
+            "counts_explained": counts_legend({
+                "desired_members": "(audience, member) pairs the audiences should hold",
+                "truncated_fields": "merge-field values cut to Mailchimp's 255 characters",
+                "members[<audience id>]": "desired members of that audience"}),
             **{f"members[{a}]": MetadataValue.int(int(n)) for a, n in per_audience.items()},
         }),
     )
