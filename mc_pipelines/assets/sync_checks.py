@@ -52,14 +52,20 @@ def guard_result(view: RunView) -> AssetCheckResult:
     figures = [{"audience_id": o.audience_id, "audience": view.name(o.audience_id), **o.plan.guard}
                for o in view.outcomes if o.plan]
     description = ("no audience would lose too many members" if not held else
-                   "; ".join(f"{h['audience']}: {h['non_explicit_unsubscribes']} unsubscribes held "
-                             f"back of {h['subscribed']} subscribed members" for h in held)
+                   "; ".join(f"{_named(view, h['audience_id'])}: {h['non_explicit_unsubscribes']} "
+                             f"unsubscribes held back of {h['subscribed']} subscribed members" for h in held)
                    + " — re-run with allow_mass_unsubscribe to send them")
     return AssetCheckResult(
         check_name=GUARD_CHECK, asset_key=ASSET, passed=not held, severity=AssetCheckSeverity.ERROR,
         description=description,
         metadata={"held_unsubscribes": MetadataValue.int(sum(h["non_explicit_unsubscribes"] for h in held)),
                   "audiences": MetadataValue.json(figures)})
+
+
+def _named(view: RunView, audience_id: str) -> str:
+    """`<name> — audience <id>` (the id as the guard always named it)."""
+    name = view.names.get(audience_id)
+    return f"{name} — audience {audience_id}" if name else f"audience {audience_id}"
 
 
 def failed_rows_result(view: RunView, max_rate: float) -> AssetCheckResult:
