@@ -14,7 +14,8 @@ orgs the schedule is due to run for:
 An org connected more recently than the limit is not late yet. Both are asset checks (WARN,
 listing the late orgs) that can be executed from the UI, and `freshness_sensor` (on by default,
 hourly) evaluates them without launching a run, recording a result when the set of late orgs
-changes (and at least daily).
+changes (and at least daily). They are left out of the jobs' runs (`automation/jobs.py`), so a
+sync run does not pay for a step that looks at every org.
 """
 
 
@@ -41,11 +42,11 @@ from dagster import (
 )
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.automation.schedules import CAMPAIGN_WINDOW_DAYS, auto_sync_org_ids
 from mc_pipelines.resources import AppDatabase
 from mc_pipelines.store import connections
 from mc_pipelines.store.campaigns import orgs_with_campaigns_to_refresh
 from mc_pipelines.store.clock import utcnow
+from mc_pipelines.sync.campaign_window import DEFAULT_WINDOW_DAYS
 
 SYNC_MAX_AGE = timedelta(hours=26)   # due daily at 05:00 UTC
 STATS_MAX_AGE = timedelta(hours=7)   # due every 6 hours
@@ -64,11 +65,18 @@ class FreshnessRule:
     what: str                                            # those orgs, in words
 
 
+def _auto_sync_orgs(engine: Engine, _now: datetime) -> list[str]:
+    # imported here: the jobs (imported by the schedules) leave these checks out of their runs
+    from mc_pipelines.automation.schedules import auto_sync_org_ids
+
+    return auto_sync_org_ids(engine)
+
+
 RULES = (
     FreshnessRule("sync_is_fresh", "audience_sync", SYNC_MAX_AGE, "daily at 05:00 UTC",
-                  lambda engine, _now: auto_sync_org_ids(engine), "auto-sync orgs"),
+                  _auto_sync_orgs, "auto-sync orgs"),
     FreshnessRule("stats_are_fresh", "campaign_stats", STATS_MAX_AGE, "every 6 hours",
-                  lambda engine, now: orgs_with_campaigns_to_refresh(engine, now, CAMPAIGN_WINDOW_DAYS),
+                  lambda engine, now: orgs_with_campaigns_to_refresh(engine, now, DEFAULT_WINDOW_DAYS),
                   "orgs with campaigns to refresh"),
 )
 
