@@ -27,7 +27,8 @@ SEGMENTS_UPSTREAM = ("source_contacts", "consented_contacts")
 COHORT_UPSTREAM = ("source_contacts",)
 
 HOW_TO_RUN = ("materialize it together with its upstream in one run: Jobs → audience_sync_job → "
-              "Materialize → pick the org (or select `+audience_sync` in the asset graph), or "
+              "Materialize → pick the org (or select `+key:\"audience_sync\"` on the asset lineage "
+              "page and Materialize all), or "
               "`mc-pipelines sync --org {org}`")
 
 
