@@ -23,6 +23,7 @@ from mc_pipelines.assets import (
 )
 from mc_pipelines.assets.sources import APP_TABLES
 from mc_pipelines.automation.erasure import ERASURE_JOBS
+from mc_pipelines.automation.freshness import FRESHNESS_CHECKS, freshness_sensor
 from mc_pipelines.automation.housekeeping import HOUSEKEEPING_JOBS
 from mc_pipelines.automation.jobs import JOBS
 from mc_pipelines.automation.org_executor import project_executor
@@ -37,10 +38,10 @@ ASSET_MODULES = [member_status, contacts, segments, audience_sync, campaigns, ex
 defs = Definitions(
     # code references: the UI links every asset to the function that computes it
     assets=with_source_code_references([*APP_TABLES, *load_assets_from_modules(ASSET_MODULES)]),
-    asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
+    asset_checks=[*load_asset_checks_from_modules(ASSET_MODULES), *FRESHNESS_CHECKS],
     jobs=[*JOBS, *ERASURE_JOBS, *HOUSEKEEPING_JOBS, *TAG_JOBS, *IMPORT_JOBS],
     schedules=SCHEDULES,
-    sensors=SENSORS,
+    sensors=[*SENSORS, freshness_sensor],
     resources=project_resources(),
     # steps in the run worker unless a run's config selects multiprocess (automation/executor.py),
     # or dagster-celery's executor with MC_EXECUTOR=celery; either holds the org's lock for the

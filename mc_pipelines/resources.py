@@ -41,6 +41,12 @@ class AppDatabase(ConfigurableResource):
         description=f"SQLAlchemy URL of the application database; pass EnvVar({DATABASE_URL_ENV!r}) "
         "so credentials stay out of run config.",
     )
+    full_emails_in_metadata: bool = Field(
+        default=False,
+        description="Show full email addresses, names and phones of contacts in Dagster metadata "
+        "(previews, error samples). Off by default: metadata shows contact ids and masked "
+        "addresses (a***@example.com), since the event log is kept beyond a GDPR erasure.",
+    )
 
     @property
     def engine(self) -> Engine:

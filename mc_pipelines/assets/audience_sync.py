@@ -1,40 +1,40 @@
 """`audience_sync`: plan each audience in scope from the member lifecycle and push what changed."""
 
 
+import asyncio
 import time
-from collections import Counter
-from typing import Any
+from collections.abc import Iterator
 
 import pandas as pd
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
+    AssetObservation,
     Config,
     Failure,
     MaterializeResult,
     MetadataValue,
+    Output,
     asset,
 )
 from pydantic import Field
 
-from mc_pipelines.assets.common import (
-    MAILCHIMP_RETRY,
-    OWNERS,
-    SYNC_GROUP,
-    numbers,
-    run_mailchimp,
-    samples_markdown,
-    table_metadata,
+from mc_pipelines.assets.common import MAILCHIMP_RETRY, OWNERS, SYNC_GROUP, run_mailchimp
+from mc_pipelines.assets.dry_run import run_is_dry
+from mc_pipelines.assets.same_run import PUSH_UPSTREAM, require_same_run
+from mc_pipelines.assets.sync_checks import (
+    DEFAULT_MAX_FAILED_ROW_RATE,
+    GUARD_CHECK,
+    SYNC_CHECK_SPECS,
+    sync_check_results,
 )
+from mc_pipelines.assets.sync_view import RunView
 from mc_pipelines.effects.audience_sync import (
     AudienceOutcome,
     MergeFieldMapError,
     SyncSettings,
     sync_org,
 )
-from mc_pipelines.effects.push import COUNTS
+from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase, MailchimpResource
@@ -43,11 +43,9 @@ from mc_pipelines.store import segments as segment_store
 from mc_pipelines.store.contacts import CONTACT_COLUMNS
 from mc_pipelines.sync import lifecycle as lc
 from mc_pipelines.sync.app_tags import tag_name_problems, unique_tags
-from mc_pipelines.sync.batching import plan_calls
-from mc_pipelines.sync.diff import PLAN_FRAMES
 from mc_pipelines.sync.scope import sync_scope
 
-GUARD_CHECK = "mass_unsubscribe_guard"
+__all__ = ["GUARD_CHECK", "AudienceSyncConfig", "audience_sync"]
 
 
 class AudienceSyncConfig(Config):
@@ -66,6 +64,10 @@ class AudienceSyncConfig(Config):
     new_member_tags: list[str] = Field(
         default_factory=list, description="Tags for the members this run creates (never existing "
         "or linked members), on top of the connection's `new_member_tags`.")
+    max_failed_row_rate: float = Field(
+        default=DEFAULT_MAX_FAILED_ROW_RATE, ge=0.0, le=1.0,
+        description="The `failed_row_rate` check warns when more than this fraction of the rows "
+        "the run tried to write were refused or failed.")
 
 
 @asset(
@@ -74,12 +76,8 @@ class AudienceSyncConfig(Config):
     owners=OWNERS,
     kinds={"mailchimp", "pandas"},
     retry_policy=MAILCHIMP_RETRY,
-    check_specs=[AssetCheckSpec(
-        GUARD_CHECK, asset="audience_sync", blocking=True, partitions_def=org_partitions,
-        description="Fails (ERROR, blocking) when the run held back unsubscribes because they would "
-        "remove more than the allowed fraction of an audience's subscribed members for reasons "
-        "other than consent withdrawal (a segment emptied, contacts deleted). Re-run with "
-        "`allow_mass_unsubscribe` to send them.")],
+    check_specs=SYNC_CHECK_SPECS,
+    output_required=False,  # a dry run records its plan as an observation, not a materialization
     description=(
         "Keeps every audience in scope (the configured ones and every audience the project ever "
         "wrote to) in agreement with the member lifecycle contract: members whose write answer "
@@ -93,8 +91,11 @@ class AudienceSyncConfig(Config):
 )
 def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
                   desired_members: pd.DataFrame, segment_summary: pd.DataFrame,
-                  app_db: AppDatabase, mailchimp: MailchimpResource) -> MaterializeResult:
-    """Read back, plan and push the org's audiences."""
+                  app_db: AppDatabase, mailchimp: MailchimpResource
+                  ) -> Iterator[MaterializeResult | AssetObservation | Output]:
+    """Read back, plan and push the org's audiences (a dry run: plan only, as an observation)."""
+    require_same_run(context, "audience_sync", PUSH_UPSTREAM)
+    dry_run = run_is_dry(context)
     started = time.perf_counter()
     engine, org_id = app_db.engine, context.partition_key
     connection = connections.require_active_connection(engine, org_id)
@@ -105,21 +106,22 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
         existing_members=connection.existing_members, reconsent=connection.reconsent,
         guard=lc.GuardSettings(config.max_unsubscribe_fraction, config.min_guarded_unsubscribes,
                                config.allow_mass_unsubscribe),
-        batch_size=config.batch_size, dry_run=config.dry_run,
+        batch_size=config.batch_size, dry_run=dry_run,
         new_member_tags=_new_member_tags(connection.new_member_tags, config.new_member_tags))
     metrics = CallMetrics()
-    run_id = None if config.dry_run else runs.start_run(
+    run_id = None if dry_run else runs.start_run(
         engine, org_id, kind="audience_sync", dry_run=False, dagster_run_id=context.run_id)
-    if not config.dry_run:
+    if not dry_run:
         segment_store.set_status(engine, org_id, _segments(summary, valid=True), "syncing")
 
-    async def run() -> list[AudienceOutcome]:
+    async def run() -> tuple[list[AudienceOutcome], dict[str, str | None]]:
         async with mailchimp.client_for(connection, metrics) as client:
-            return await sync_org(client, engine, org_id, desired_members, state, scope,
-                                  settings, connection.merge_fields or None, CONTACT_COLUMNS)
+            outcomes = await sync_org(client, engine, org_id, desired_members, state, scope,
+                                      settings, connection.merge_fields or None, CONTACT_COLUMNS)
+            return outcomes, await _audience_names(client, [o.audience_id for o in outcomes if not o.error])
 
     try:
-        outcomes = run_mailchimp(run())
+        outcomes, names = run_mailchimp(run())
     except Exception as exc:
         message = str(exc)
         if run_id is not None:
@@ -130,16 +132,18 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
         if isinstance(exc, MergeFieldMapError):
             raise Failure(description=message, allow_retries=False) from None
         raise
-    view = _RunView(outcomes, config.batch_size)
-    guard = view.guard_result()
-    if config.dry_run:
-        return MaterializeResult(metadata={"dry_run": MetadataValue.bool(True), **view.metadata(),
-                                           "new_member_tags": MetadataValue.json(list(settings.new_member_tags))},
-                                 check_results=[guard])
+    view = RunView(outcomes, config.batch_size, names, full_emails=app_db.full_emails_in_metadata)
+    if dry_run:  # the plan, never recorded as a materialization of the synced state
+        yield AssetObservation(asset_key=context.asset_key, partition=org_id, metadata={
+            **view.plan_metadata(), "mailchimp_calls": MetadataValue.int(metrics.total_calls),
+            "new_member_tags": MetadataValue.json(list(settings.new_member_tags)),
+            "duration_seconds": MetadataValue.float(round(time.perf_counter() - started, 3))})
+        yield from _checks_not_evaluated(context)
+        return
     status = view.status()
     run_summary = {**view.totals, "skipped": len(view.skipped), "mailchimp_calls": metrics.total_calls,
                    "mailchimp_writes": metrics.total_writes, "mailchimp_retries": metrics.total_retries}
-    runs.record_errors(engine, run_id, org_id, view.row_outcomes)
+    runs.record_errors(engine, run_id, org_id, view.row_outcomes + view.failed_audiences)
     runs.finish_run(engine, run_id, status=status, summary=run_summary, org_id=org_id)
     _record_segments(engine, org_id, summary, scope, outcomes)
     connections.record_sync_status(engine, org_id, status=status, error=None if status == "success" else
@@ -148,79 +152,38 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
     with engine.begin() as conn:
         audit.record(conn, org_id=org_id, actor=f"dagster:{context.run_id}", action="sync",
                      detail={"run_id": run_id, **run_summary})
-    return MaterializeResult(metadata={
-        "status": MetadataValue.text(status),
-        **view.metadata(),
+    metadata = view.metadata()
+    samples = {k: metadata.pop(k) for k in ("error_samples", "skipped_rows")}
+    yield MaterializeResult(metadata={
+        **metadata,
         "mailchimp_calls": MetadataValue.int(metrics.total_calls),
         "mailchimp_write_calls": MetadataValue.int(metrics.total_writes),
         "mailchimp_retries": MetadataValue.int(metrics.total_retries),
         "duration_seconds": MetadataValue.float(round(time.perf_counter() - started, 3)),
         "sync_run_id": MetadataValue.text(run_id or ""),
-        "error_samples": samples_markdown(view.row_outcomes),
+        **samples,
         "calls_by_endpoint": MetadataValue.json(metrics.as_metadata()),
         "new_member_tags": MetadataValue.json(list(settings.new_member_tags)),
-    }, check_results=[guard])
+    }, check_results=[r for r in sync_check_results(view, config.max_failed_row_rate)
+                      if r.check_name in {k.name for k in context.selected_asset_check_keys}])
 
 
-class _RunView:
-    """The run's outcomes as a data engineer reads them: totals, skipped rows, the guard."""
+def _checks_not_evaluated(context: AssetExecutionContext) -> Iterator[Output]:
+    """A dry run evaluates no check (there is no materialization to check): each selected check's
+    output is closed without a result, so the UI shows the check as not evaluated in this run."""
+    for key in context.selected_asset_check_keys:
+        yield Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
 
-    def __init__(self, outcomes: list[AudienceOutcome], batch_size: int) -> None:
-        self.outcomes = outcomes
-        self.batch_size = batch_size
-        reports = [o.report for o in outcomes if o.report is not None]
-        self.totals = {k: sum(r.counts[k] for r in reports) for k in COUNTS}
-        self.row_outcomes = [row for r in reports for row in r.outcomes]
-        self.row_outcomes += [{"audience_id": o.audience_id, "contact_id": None, "email": None,
-                               "error_code": "audience_failed", "message": o.error}
-                              for o in outcomes if o.error]
-        frames = [o.plan.skipped.assign(audience_id=o.audience_id) for o in outcomes
-                  if o.plan is not None and len(o.plan.skipped)]
-        self.skipped = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["audience_id", "subscriber_hash", "contact_id", "email", "reason"])
-        self.planned = {f"planned_{k}": sum(len(getattr(o.plan, k)) for o in outcomes if o.plan)
-                        for k in PLAN_FRAMES}
 
-    def held(self) -> list[dict[str, Any]]:
-        return [{"audience_id": o.audience_id, **o.plan.guard} for o in self.outcomes
-                if o.plan is not None and o.plan.guard.get("held")]
-
-    def guard_result(self) -> AssetCheckResult:
-        held = self.held()
-        figures = [{"audience_id": o.audience_id, **o.plan.guard} for o in self.outcomes if o.plan]
-        description = ("no audience would lose too many members" if not held else
-                       "; ".join(f"audience {h['audience_id']}: {h['non_explicit_unsubscribes']} "
-                                 f"unsubscribes held back of {h['subscribed']} subscribed members"
-                                 for h in held) + " — re-run with allow_mass_unsubscribe to send them")
-        return AssetCheckResult(
-            check_name=GUARD_CHECK, asset_key="audience_sync", passed=not held,
-            severity=AssetCheckSeverity.ERROR, description=description,
-            metadata={"held_unsubscribes": MetadataValue.int(sum(h["non_explicit_unsubscribes"] for h in held)),
-                      "audiences": MetadataValue.json(figures)})
-
-    def status(self) -> str:
-        return "success" if not self.problem_count() else "partial"
-
-    def problem_count(self) -> int:
-        needs = self.skipped["reason"].isin(list(lc.NEEDS_A_PERSON)).sum() if len(self.skipped) else 0
-        return len(self.row_outcomes) + int(needs)
-
-    def metadata(self) -> dict[str, MetadataValue]:
-        reasons = Counter(self.skipped["reason"].tolist()) if len(self.skipped) else Counter()
-        calls = sum(plan_calls(o.plan, self.batch_size).total for o in self.outcomes if o.plan)
-        return {
-            **numbers({**self.totals, "skipped": len(self.skipped)}),
-            **numbers({f"skipped[{r}]": n for r, n in sorted(reasons.items())}),
-            **numbers(self.planned),
-            "planned_calls": MetadataValue.int(calls),
-            "audiences": MetadataValue.json([
-                {"audience_id": o.audience_id, "error": o.error, "frozen": o.frozen,
-                 "read_back": o.readback.read if o.readback else 0,
-                 **({k: len(getattr(o.plan, k)) for k in PLAN_FRAMES} if o.plan else {})}
-                for o in self.outcomes]),
-            "skipped_rows": table_metadata(self.skipped, ["audience_id", "contact_id", "email", "reason"],
-                                           limit=25),
-        }
+async def _audience_names(client: MailchimpClient, audience_ids: list[str]) -> dict[str, str | None]:
+    """Each audience's name as Mailchimp shows it (None when it cannot be read)."""
+    async def name(audience_id: str) -> str | None:
+        try:
+            return (await client.get_audience(audience_id)).get("name")
+        except Exception:  # a name is a label: its absence must never fail the sync
+            return None
+    found = await asyncio.gather(*[name(a) for a in audience_ids])
+    return dict(zip(audience_ids, found, strict=True))
 
 
 def _new_member_tags(*given: list[str]) -> tuple[str, ...]:

@@ -7,6 +7,9 @@ from typing import Any
 
 import pandas as pd
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     Config,
     Failure,
@@ -23,6 +26,7 @@ from mc_pipelines.assets.common import (
     INBOUND_GROUP,
     MAILCHIMP_RETRY,
     OWNERS,
+    counts_legend,
     numbers,
     run_mailchimp,
     table_metadata,
@@ -55,6 +59,9 @@ TABLE_COLUMNS = {
 }
 
 
+REFRESH_CHECK = "campaigns_refreshed"
+
+
 class CampaignStatsConfig(Config):
     """Run config of the campaign stats refresh."""
 
@@ -83,6 +90,11 @@ def _mean(values: pd.Series) -> float | None:
     owners=OWNERS,
     kinds={"mailchimp", DB_KIND},
     retry_policy=MAILCHIMP_RETRY,
+    check_specs=[AssetCheckSpec(
+        REFRESH_CHECK, asset="campaign_stats", partitions_def=org_partitions,
+        description="Warns when a campaign due for a refresh (unfinished, or sent within the window) "
+        "could not be refreshed: its stats in campaign_tracking are stale. Time-based freshness per "
+        "org is the `stats_are_fresh` check.")],
     description=(
         "Refreshes the org's tracked campaigns (campaign_tracking) from Mailchimp's campaign and "
         "report: status, emails sent, open rate and click rate (FRACTIONS 0..1), unsubscribes, "
@@ -145,8 +157,23 @@ def campaign_stats(context: AssetExecutionContext, config: CampaignStatsConfig,
         if average is not None:  # no point on the plot rather than a misleading zero
             totals[f"avg_{name}"] = average
     context.log.info(f"org {org_id}: {totals}")
-    return MaterializeResult(metadata={
+    check = AssetCheckResult(
+        check_name=REFRESH_CHECK, passed=not failed, severity=AssetCheckSeverity.WARN,
+        description=(f"all {len(to_refresh)} campaigns due were refreshed" if not failed else
+                     f"{len(failed)} of {len(to_refresh)} campaigns due could not be refreshed: "
+                     + ", ".join(sorted(failed))),
+        metadata={"campaigns_due": MetadataValue.int(len(to_refresh)),
+                  "failed_campaigns": MetadataValue.json(sorted(failed))})
+    return MaterializeResult(check_results=[check], metadata={
         **numbers(totals),
+        "counts_explained": counts_legend({
+            "campaigns_tracked": "campaigns the application tracks for the org",
+            "campaigns_refreshed": "campaigns whose stats were read from Mailchimp now",
+            "campaigns_skipped": "campaigns left alone: finished, or sent before the window",
+            "campaigns_failed": "campaigns due whose refresh failed (stale stats; see errors)",
+            "emails_sent / unsubscribed / bounces": "totals over the campaigns refreshed now",
+            "avg_open_rate / avg_click_rate": "means over refreshed campaigns that sent email (0..1)",
+        }),
         "window_days": MetadataValue.int(config.window_days),
         "rate_unit": MetadataValue.text("fraction (0..1) — avg_open_rate 0.25 means 25 %"),
         "campaigns": _table(frame),

@@ -17,6 +17,7 @@ from dagster import (
     TableSchema,
 )
 
+from mc_pipelines.assets.privacy import mask_email, mask_text, redact_frame
 from mc_pipelines.config import database_kind
 from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS
 from mc_pipelines.mailchimp.runner import run_sync
@@ -64,10 +65,13 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
-def table_metadata(frame: pd.DataFrame, columns: list[str] | None = None, limit: int = 10) -> MetadataValue:
-    """The first `limit` rows of `frame` as a UI table."""
+def table_metadata(frame: pd.DataFrame, columns: list[str] | None = None, limit: int = 10, *,
+                   full_emails: bool = False) -> MetadataValue:
+    """The first `limit` rows of `frame` as a UI table; addresses masked and names left out
+    unless `full_emails` (see `privacy.py`)."""
     columns = [c for c in (columns or list(frame.columns)) if c in frame.columns]
-    head = frame.head(limit)[columns]  # rows first: never copy a million-row frame
+    head = redact_frame(frame.head(limit)[columns], full=full_emails)  # rows first: no big copy
+    columns = list(head.columns)
     schema = TableSchema(columns=[TableColumn(name=c, type=str(head[c].dtype)) for c in columns])
     records = [TableRecord({c: _cell(v) for c, v in row.items()}) for row in head.to_dict("records")]
     return MetadataValue.table(records=records, schema=schema)
@@ -79,14 +83,25 @@ def numbers(values: Mapping[str, int | float]) -> dict[str, MetadataValue]:
             for k, v in values.items()}
 
 
-def samples_markdown(rows: list[dict[str, Any]], limit: int = 20) -> MetadataValue:
-    """Error samples with contact ids as a markdown table."""
+def samples_markdown(rows: list[dict[str, Any]], limit: int = 20, *, full_emails: bool = False) -> MetadataValue:
+    """Error samples with contact ids as a markdown table; addresses masked unless `full_emails`."""
     if not rows:
         return MetadataValue.md("_none_")
     lines = ["| contact_id | email | outcome | message |", "|---|---|---|---|"]
     for row in rows[:limit]:
-        message = str(row.get("message", "")).replace("|", "\\|")[:200]
-        lines.append(f"| {row.get('contact_id')} | {row.get('email')} | {row.get('error_code')} | {message} |")
+        email, message = row.get("email"), str(row.get("message", ""))
+        if not full_emails:
+            email, message = mask_email(email), mask_text(message)
+        message = message.replace("|", "\\|")[:200]
+        lines.append(f"| {row.get('contact_id')} | {email} | {row.get('error_code')} | {message} |")
     if len(rows) > limit:
         lines.append(f"\n… and {len(rows) - limit} more (see `sync_errors`)")
+    return MetadataValue.md("\n".join(lines))
+
+
+def counts_legend(meanings: Mapping[str, str]) -> MetadataValue:
+    """What each numeric metadata entry of a materialization counts, as a markdown table (the UI
+    shows metadata values without descriptions; this entry gives them one)."""
+    lines = ["| count | meaning |", "|---|---|"]
+    lines += [f"| `{name}` | {meaning} |" for name, meaning in meanings.items()]
     return MetadataValue.md("\n".join(lines))

@@ -21,8 +21,16 @@ from dagster import (
 )
 from dagster_pandera import pandera_schema_to_dagster_type
 
-from mc_pipelines.assets.common import DB_KIND, OWNERS, SYNC_GROUP, numbers, table_metadata
+from mc_pipelines.assets.common import (
+    DB_KIND,
+    OWNERS,
+    SYNC_GROUP,
+    counts_legend,
+    numbers,
+    table_metadata,
+)
 from mc_pipelines.assets.member_status import mailchimp_member_status
+from mc_pipelines.assets.same_run import COHORT_UPSTREAM, require_same_run
 from mc_pipelines.assets.sources import app_contacts
 from mc_pipelines.checks import cohort_failures
 from mc_pipelines.partitions import org_partitions
@@ -34,6 +42,13 @@ from mc_pipelines.sync.cohort import build_cohort
 
 INVALID_RATE_WARN = 0.05
 PREVIEW = ["contact_id", "email", "subscriber_hash", "first_name", "last_name", "contact_type", "tags"]
+COUNT_MEANINGS = {
+    "read": "live contacts read (soft-deleted ones are not read)",
+    "no_consent": "contacts without marketing consent: never written to Mailchimp",
+    "invalid": "consenting contacts with an unusable email address (see rejected_contacts)",
+    "duplicates": "consenting contacts sharing an address with a more recently updated one",
+    "consented": "the cohort: consenting contacts with a valid, unique address",
+}
 
 #: The CohortSchema's columns as a table schema, for the UI (documentation only: the one
 #: validation is the blocking check's).
@@ -59,8 +74,12 @@ def source_contacts(context: AssetExecutionContext, app_db: AppDatabase) -> Mate
     return MaterializeResult(value=frame, metadata={
         "dagster/row_count": MetadataValue.int(len(frame)),
         **numbers({"read": len(frame), "with_consent": int(frame["marketing_consent"].sum())}),
+        "counts_explained": counts_legend({
+            "read": COUNT_MEANINGS["read"],
+            "with_consent": "of those, contacts with marketing consent (before address checks)"}),
         "preview": table_metadata(frame, ["id", "email", "first_name", "last_name", "contact_type",
-                                          "marketing_consent", "tags"]),
+                                          "marketing_consent", "tags"],
+                                  full_emails=app_db.full_emails_in_metadata),
     })
 
 
@@ -100,36 +119,50 @@ def source_contacts(context: AssetExecutionContext, app_db: AppDatabase) -> Mate
         ),
     ],
 )
-def consented_contacts(context: AssetExecutionContext, source_contacts: pd.DataFrame):
-    """Apply the consent gate, normalise and validate emails, dedupe; validate the cohort."""
+def consented_contacts(context: AssetExecutionContext, source_contacts: pd.DataFrame,
+                       app_db: AppDatabase):
+    """Apply the consent gate, normalise and validate emails, dedupe; validate the cohort.
+    The outputs are emitted before the check results, so the checks evaluate this run's
+    materialization."""
+    require_same_run(context, "consented_contacts", COHORT_UPSTREAM)
+    full = app_db.full_emails_in_metadata
     result = build_cohort(source_contacts)
     cohort, rejected, counts = result.cohort, result.rejected, result.counts
     failures = cohort_failures(cohort)
-    yield AssetCheckResult(
-        check_name="cohort_is_valid", asset_key="consented_contacts", passed=failures.empty,
-        metadata={
-            "rows_validated": MetadataValue.int(len(cohort)),
-            "failure_cases": MetadataValue.int(len(failures)),
-            "failure_sample": table_metadata(failures) if len(failures) else MetadataValue.md("_none_"),
-        },
-    )
     consented = max(counts.get("read", 0) - counts.get("no_consent", 0), 0)
     rate = counts.get("invalid", 0) / consented if consented else 0.0
-    yield AssetCheckResult(
-        check_name="invalid_email_rate", asset_key="consented_contacts",
-        passed=rate <= INVALID_RATE_WARN, severity=AssetCheckSeverity.WARN,
-        metadata={"invalid_email_rate": MetadataValue.float(round(rate, 4)),
-                  "threshold": MetadataValue.float(INVALID_RATE_WARN)},
-    )
     context.log.info(f"org {context.partition_key}: {counts}")
     yield Output(cohort, output_name="consented_contacts", metadata={
         "dagster/row_count": MetadataValue.int(len(cohort)),
         **numbers(counts),
         "invalid_email_rate": MetadataValue.float(round(rate, 4)),
-        "preview": table_metadata(cohort, PREVIEW),
+        "counts_explained": counts_legend({k: v for k, v in COUNT_MEANINGS.items() if k in counts}),
+        "preview": table_metadata(cohort, PREVIEW, full_emails=full),
     })
     yield Output(rejected, output_name="rejected_contacts", metadata={
         "dagster/row_count": MetadataValue.int(len(rejected)),
         **numbers({"invalid": counts.get("invalid", 0), "duplicates": counts.get("duplicates", 0)}),
-        "rejected": table_metadata(rejected, ["contact_id", "email", "reason", "detail"], limit=25),
+        "counts_explained": counts_legend({k: COUNT_MEANINGS[k] for k in ("invalid", "duplicates")}),
+        "rejected": table_metadata(rejected, ["contact_id", "email", "reason", "detail"], limit=25,
+                                   full_emails=full),
     })
+    yield AssetCheckResult(
+        check_name="cohort_is_valid", asset_key="consented_contacts", passed=failures.empty,
+        description=(f"all {len(cohort)} cohort rows pass the CohortSchema" if failures.empty else
+                     f"{len(failures)} schema failures in the cohort: nothing is sent to Mailchimp"),
+        metadata={
+            "rows_validated": MetadataValue.int(len(cohort)),
+            "failure_cases": MetadataValue.int(len(failures)),
+            "failure_sample": (table_metadata(failures, full_emails=full) if len(failures)
+                               else MetadataValue.md("_none_")),
+        },
+    )
+    yield AssetCheckResult(
+        check_name="invalid_email_rate", asset_key="consented_contacts",
+        passed=rate <= INVALID_RATE_WARN, severity=AssetCheckSeverity.WARN,
+        description=(f"{counts.get('invalid', 0)} of {consented} consenting contacts "
+                     f"({rate:.1%}) have an invalid address (warns above {INVALID_RATE_WARN:.0%}); "
+                     "see rejected_contacts"),
+        metadata={"invalid_email_rate": MetadataValue.float(round(rate, 4)),
+                  "threshold": MetadataValue.float(INVALID_RATE_WARN)},
+    )

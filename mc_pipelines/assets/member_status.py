@@ -12,11 +12,13 @@ from mc_pipelines.assets.common import (
     MAILCHIMP_RETRY,
     OWNERS,
     SYNC_GROUP,
+    counts_legend,
     numbers,
     org_audiences,
     run_mailchimp,
     table_metadata,
 )
+from mc_pipelines.assets.dry_run import run_is_dry
 from mc_pipelines.assets.sources import app_mailchimp_connections
 from mc_pipelines.effects.pull import AudiencePull, pull_member_status
 from mc_pipelines.mailchimp.limits import PAGE_LIMIT
@@ -32,6 +34,23 @@ from mc_pipelines.store.connections import (
 from mc_pipelines.store.segments import active_segments
 
 TRANSITION_COLUMNS = ["audience_id", "email", "status", "reason", "contact_ids"]
+COUNT_MEANINGS = {
+    "members_changed": "members Mailchimp reports changed since the audience's cursor",
+    "known_members_seen": "of those, members the project tracks (created or linked)",
+    "state_rows_changed": "rows of mailchimp_member_state whose status, tags or address changed",
+    "unsubscribed_in_mailchimp": "members who unsubscribed in Mailchimp (opt-out to honour)",
+    "cleaned_in_mailchimp": "addresses Mailchimp cleaned (bounced)",
+    "resubscribed_in_mailchimp": "members who re-subscribed on a Mailchimp form (consent given)",
+    "archived_in_mailchimp": "members archived in Mailchimp (never un-archived by the project)",
+    "moved_in_mailchimp": "members whose address the person changed in Mailchimp",
+    "consent_withdrawn": "contacts whose consent the pull withdrew in the app (source mailchimp)",
+    "consent_given": "contacts whose consent the pull recorded as given (form re-subscribe)",
+    "consent_kept": "opt-outs older than a newer app consent: the app's consent kept (A9)",
+    "page_restarts": "page reads restarted because the audience changed while being read",
+    "audiences_failed": "audiences that could not be pulled (see cursors)",
+    "mailchimp_calls": "Mailchimp API calls made",
+    "mailchimp_retries": "calls retried after 429, 5xx or a dropped connection",
+}
 
 
 class MemberStatusConfig(Config):
@@ -94,20 +113,22 @@ def mailchimp_member_status(
     except (NotConnectedError, UnknownOrgError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
     audiences = org_audiences(connection, active_segments(engine, org_id))
+    dry_run = run_is_dry(context)  # a dry run writes nothing in any step
     metrics = CallMetrics()
     started = time.perf_counter()
 
     async def run() -> list[AudiencePull]:
         async with mailchimp.client_for(connection, metrics) as client:
             return await pull_member_status(
-                client, engine, org_id, audiences, dry_run=config.dry_run,
+                client, engine, org_id, audiences, dry_run=dry_run,
                 full_refresh=config.full_refresh, page_size=config.page_size,
                 required=audiences[:1])  # the default audience; a segment's may be missing (C3)
 
     try:
         pulls = run_mailchimp(run())
     except Failure as exc:  # account-level: the key, the account or an audience is gone
-        record_sync_status(engine, org_id, status="error", error=exc.description)
+        if not dry_run:
+            record_sync_status(engine, org_id, status="error", error=exc.description)
         raise
     totals = _totals(pulls, metrics)
     context.log.info(f"org {org_id}: {totals}")
@@ -119,11 +140,15 @@ def mailchimp_member_status(
                         for p in pulls)
     transitions = pd.DataFrame([t for p in pulls for t in p.transitions], columns=TRANSITION_COLUMNS)
     return MaterializeResult(metadata={
+        "dry_run": MetadataValue.bool(dry_run),
+        **({"note": MetadataValue.text("dry run: nothing was written (no consent change, no "
+                                       "state, no cursor)")} if dry_run else {}),
         **numbers(totals),
+        "counts_explained": counts_legend(COUNT_MEANINGS),
         "duration_seconds": MetadataValue.float(round(time.perf_counter() - started, 3)),
         "audiences": MetadataValue.text(", ".join(audiences)),
         "cursors": MetadataValue.md(cursors or "_no audience_"),
-        "mailchimp_side_opt_outs": table_metadata(transitions, TRANSITION_COLUMNS, limit=20),
-        "dry_run": MetadataValue.bool(config.dry_run),
+        "mailchimp_side_opt_outs": table_metadata(transitions, TRANSITION_COLUMNS, limit=20,
+                                                  full_emails=app_db.full_emails_in_metadata),
         "full_refresh": MetadataValue.bool(config.full_refresh),
     })

@@ -13,7 +13,9 @@ from dagster import (
     multi_asset,
 )
 
-from mc_pipelines.assets.common import OWNERS, SYNC_GROUP, numbers, table_metadata
+from mc_pipelines.assets.common import OWNERS, SYNC_GROUP, counts_legend, numbers, table_metadata
+from mc_pipelines.assets.dry_run import run_is_dry
+from mc_pipelines.assets.same_run import SEGMENTS_UPSTREAM, require_same_run
 from mc_pipelines.assets.sources import app_contact_segments
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase
@@ -55,6 +57,7 @@ def segment_members(
 ) -> tuple[Output[pd.DataFrame], Output[pd.DataFrame], Output[pd.DataFrame]]:
     """Evaluate the org's active segments once and build the desired state of each audience."""
     org_id = context.partition_key
+    require_same_run(context, "segment_members", SEGMENTS_UPSTREAM)
     connection = require_active_connection(app_db.engine, org_id)
     segments = active_segments(app_db.engine, org_id)
     # Membership once, then the desired state once, with the org's merge-field map
@@ -67,7 +70,8 @@ def segment_members(
     except ValueError as exc:  # a merge-field map naming columns contacts do not have: not retryable
         message = (f"{exc}; fix the org's merge-field map (reconnect with `mc-pipelines connect "
                    f"--org {org_id} ... --merge-field TAG=column`)")
-        record_sync_status(app_db.engine, org_id, status="error", error=message)
+        if not run_is_dry(context):
+            record_sync_status(app_db.engine, org_id, status="error", error=message)
         raise Failure(description=message, allow_retries=False) from None
     errors = summary[summary["error"].notna()] if len(summary) else summary
     for row in errors.to_dict("records"):
@@ -78,16 +82,25 @@ def segment_members(
         Output(membership, output_name="segment_members", metadata={
             ROW_COUNT: MetadataValue.int(len(membership)),
             **numbers({"segment_memberships": len(membership)}),
+            "counts_explained": counts_legend({
+                "segment_memberships": "(segment, member) pairs: a member of two segments counts twice"}),
         }),
         Output(summary, output_name="segment_summary", metadata={
             ROW_COUNT: MetadataValue.int(len(summary)),
             **numbers({"segments_with_errors": len(errors)}),
+            "counts_explained": counts_legend({
+                "segments_with_errors": "segments whose filters or tag cannot be used: their audience "
+                                        "and tag are frozen (see the error column)"}),
             "segments": table_metadata(summary, ["segment_id", "name", "tag", "audience_id",
                                                  "member_count", "error"], limit=50),
         }),
         Output(desired, output_name="desired_members", metadata={
             ROW_COUNT: MetadataValue.int(len(desired)),
             **numbers({"desired_members": len(desired), "truncated_fields": truncated}),
+            "counts_explained": counts_legend({
+                "desired_members": "(audience, member) pairs the audiences should hold",
+                "truncated_fields": "merge-field values cut to Mailchimp's 255 characters",
+                "members[<audience id>]": "desired members of that audience"}),
             **{f"members[{a}]": MetadataValue.int(int(n)) for a, n in per_audience.items()},
         }),
     )

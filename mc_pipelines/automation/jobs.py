@@ -5,11 +5,16 @@ from dagster import AssetSelection, define_asset_job
 
 from mc_pipelines.assets.audience_sync import audience_sync
 from mc_pipelines.assets.member_status import mailchimp_member_status
+from mc_pipelines.automation.freshness import FRESHNESS_CHECKS
 from mc_pipelines.partitions import org_partitions
+
+# the per-org freshness checks look at every org: evaluated by freshness_sensor, not in each run
+FRESHNESS = AssetSelection.checks(*FRESHNESS_CHECKS)
 
 # the sync graph as the asset graph draws it: audience_sync and everything it is computed from
 AUDIENCE_SYNC_SELECTION = (
     AssetSelection.assets(audience_sync).upstream().materializable().required_multi_asset_neighbors()
+    - FRESHNESS
 )
 
 audience_sync_job = define_asset_job(
@@ -28,7 +33,7 @@ member_status_job = define_asset_job(
 
 campaign_stats_job = define_asset_job(
     "campaign_stats_job",
-    selection=AssetSelection.assets("campaign_stats"),
+    selection=AssetSelection.assets("campaign_stats") - FRESHNESS,
     partitions_def=org_partitions,
     description="Refresh tracked campaigns' stats (non-terminal ones, and sent ones within the window).",
 )

@@ -9,6 +9,7 @@ from typing import Any
 from dagster import Config, DagsterInstance, DagsterRun, RunConfig
 
 from mc_pipelines.assets.audience_sync import AudienceSyncConfig, audience_sync
+from mc_pipelines.assets.dry_run import DRY_RUN_TAG
 from mc_pipelines.assets.member_status import MemberStatusConfig, mailchimp_member_status
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 
@@ -44,8 +45,8 @@ def sync_run_config(dry_run: bool = False, *, batch_size: int | None = None, pag
                     full_refresh: bool = False, allow_mass_unsubscribe: bool = False,
                     sync: Mapping[str, Any] | None = None, status: Mapping[str, Any] | None = None,
                     **sections: Any) -> dict[str, Any]:
-    """Run config of the audience sync job (dry run: plan and report, write nothing), from the
-    assets' own `Config` classes; unset sizes keep their defaults. `allow_mass_unsubscribe` sends
+    """Run config of the audience sync job (dry run: plan and report, write nothing, in every step:
+    see `assets/dry_run.py`), from the assets' own `Config` classes; unset sizes keep their defaults. `allow_mass_unsubscribe` sends
     what the mass-unsubscribe guard would hold back (this run only). `sync` / `status`: more
     fields of `AudienceSyncConfig` / `MemberStatusConfig`. `sections` (executor, resources,
     log_level) go to `run_config_dict`."""
@@ -56,9 +57,11 @@ def sync_run_config(dry_run: bool = False, *, batch_size: int | None = None, pag
     return run_config_dict({audience_sync.op.name: push, mailchimp_member_status.op.name: pull}, **sections)
 
 
-def org_tags(org_id: str, **extra: str) -> dict[str, str]:
-    """Run tags every pipeline run of an org carries (`org` is limited to one run per value)."""
-    return {"org": org_id, **extra}
+def org_tags(org_id: str, *, dry_run: bool = False, **extra: str) -> dict[str, str]:
+    """Run tags every pipeline run of an org carries (`org` is limited to one run per value);
+    a dry run also carries `mc/dry_run=true` (its steps add it themselves when only the config
+    asks for a dry run, e.g. from the launchpad)."""
+    return {"org": org_id, **({DRY_RUN_TAG: "true"} if dry_run else {}), **extra}
 
 
 def run_org(run: DagsterRun | None) -> str | None:

@@ -98,7 +98,7 @@ def cmd_sync(org: str, dry_run: bool, allow_mass_unsubscribe: bool, lock_wait: f
         result = _run_job("audience_sync_job", instance, partition_key=org, verbose=verbose,
                           run_config=run_config.sync_run_config(
                               dry_run, allow_mass_unsubscribe=allow_mass_unsubscribe),
-                          tags=run_config.org_tags(org))
+                          tags=run_config.org_tags(org, dry_run=dry_run))
     label = "dry run of the audience sync" if dry_run else "audience sync"
     if not result.success:
         return _report_failure(result, f"{label} of org {org}")
@@ -106,6 +106,9 @@ def cmd_sync(org: str, dry_run: bool, allow_mass_unsubscribe: bool, lock_wait: f
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
         print(f"  {materialization.asset_key.to_user_string()}: {_metadata_line(dict(materialization.metadata))}")
+    for event in result.get_asset_observation_events():  # a dry run's plan (never a materialization)
+        observation = event.asset_observation_data.asset_observation
+        print(f"  {observation.asset_key.to_user_string()} (plan): {_metadata_line(dict(observation.metadata))}")
     return 0
 
 

@@ -19,7 +19,7 @@ from mc_pipelines_tests.support.app_data import (
     contact_row,
     update_contact,
 )
-from mc_pipelines_tests.support.dagster_runs import materialize_sync, metadata_of
+from mc_pipelines_tests.support.dagster_runs import materialize_sync, metadata_of, observation_of
 
 
 def _seed(engine, org_id: str, base: int, n: int = 40) -> None:
@@ -142,7 +142,7 @@ def test_dry_run_plans_without_writing(app_engine, emulator):
     writes = emulator.stats(conn["api_key"])["writes"]  # creating the audience was one
     with instance_for_test() as instance:
         result = materialize_sync(instance, "dry", app_engine, emulator, dry_run=True)
-        meta = metadata_of(result, "audience_sync")
+        meta = observation_of(result, "audience_sync")  # a plan, not a materialization
         assert meta["dry_run"] is True and meta["planned_creates"] == len(_expected_members(app_engine, "dry"))
         assert meta["planned_calls"] >= 1
     assert emulator.stats(conn["api_key"])["writes"] == writes

@@ -16,7 +16,7 @@ from dagster import (
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.automation.jobs import AUDIENCE_SYNC_SELECTION
-from mc_pipelines.automation.run_config import run_config_dict, sync_run_config
+from mc_pipelines.automation.run_config import org_tags, run_config_dict, sync_run_config
 from mc_pipelines.definitions import ASSET_MODULES, defs
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.resources import AppDatabase, MailchimpResource
@@ -55,7 +55,7 @@ def materialize_sync(instance: DagsterInstance, org_id: str, engine: Engine, emu
     run_config = sync_run_config(dry_run, sync=sync_config, status=status_config)
     return materialize(SYNC_ASSETS, partition_key=org_id, instance=instance, run_config=run_config,
                        resources=resources_for(engine, emulator, **mailchimp),
-                       raise_on_error=raise_on_error, tags={"org": org_id})
+                       raise_on_error=raise_on_error, tags=org_tags(org_id, dry_run=dry_run))
 
 
 def metadata_of(result, asset: str) -> dict[str, Any]:
@@ -65,6 +65,25 @@ def metadata_of(result, asset: str) -> dict[str, Any]:
         if mat.asset_key.to_user_string() == asset:
             return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
     raise KeyError(f"{asset} was not materialized")
+
+
+def observation_of(result, asset: str) -> dict[str, Any]:
+    """Metadata values of one asset's observation in a run result (a dry run's plan)."""
+    for event in result.all_events:
+        if event.is_asset_observation and event.asset_key.to_user_string() == asset:
+            return {k: getattr(v, "value", v) for k, v in event.event_specific_data.asset_observation.metadata.items()}
+    raise KeyError(f"{asset} was not observed")
+
+
+def materialize_subset(instance: DagsterInstance, org_id: str, engine: Engine, emulator, names: list[str],
+                       *, raise_on_error: bool = False, **mailchimp: Any):
+    """Materialize only the named assets of the sync graph for one org (as the UI does for an
+    asset materialized alone): their inputs are loaded from what earlier runs stored."""
+    if not instance.has_dynamic_partition(ORG_PARTITIONS_NAME, org_id):
+        instance.add_dynamic_partitions(ORG_PARTITIONS_NAME, [org_id])
+    return materialize(SYNC_ASSETS, selection=names, partition_key=org_id, instance=instance,
+                       resources=resources_for(engine, emulator, **mailchimp),
+                       raise_on_error=raise_on_error, tags={"org": org_id})
 
 
 def materialize_one(instance: DagsterInstance, asset: AssetsDefinition, org_id: str, engine: Engine,
