@@ -24,13 +24,14 @@ from mc_pipelines.cli import (
     demo,
     dev,
     runs,
+    serve,
     webhooks,
 )
 from mc_pipelines.cli.support import CliState, verbose_option
 from mc_pipelines.errors import FixableError
 from mc_pipelines.mailchimp.errors import InvalidApiKeyFormat
 
-MODULES = [database, connections, runs, campaigns, webhooks, demo, dev, bench]
+MODULES = [database, connections, runs, campaigns, webhooks, serve, demo, dev, bench]
 
 #: Errors whose message says what the operator must fix: one line, exit code 2.
 FIXABLE = (FixableError, InvalidApiKeyFormat)

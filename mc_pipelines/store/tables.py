@@ -81,6 +81,7 @@ mailchimp_connections = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("existing_members", sa.String(16), nullable=False, server_default="update"),
     sa.Column("reconsent", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("auth_kind", sa.String(16), nullable=False, server_default="api_key"),
 )
 
 contact_segments = sa.Table(
