@@ -42,6 +42,10 @@ class ConnectError(FixableError):
     """Connecting failed; the message says what to fix. Nothing was stored."""
 
 
+class AudienceNotFoundError(ConnectError, LookupError):
+    """The audience id is not one of the Mailchimp account's audiences."""
+
+
 @dataclass(frozen=True)
 class ConnectionCheck:
     """What a successful key + audience check learned."""
@@ -67,9 +71,10 @@ def resolve_credential(secret: str, *, oauth: bool = False) -> ApiKey:
     if not token.strip():
         raise ConnectError("the OAuth access token is empty: pass the token your Mailchimp OAuth "
                            "flow returned (Authorization: Bearer …)")
-    if token != token.strip() or any(ch.isspace() for ch in token) or len(token) > 512:
-        raise ConnectError("the OAuth access token is malformed (whitespace inside or around it, or "
-                           "longer than 512 characters): paste the token exactly as returned")
+    if (token != token.strip() or any(ch.isspace() for ch in token) or len(token) > 512
+            or not token.isascii() or not token.isprintable()):
+        raise ConnectError("the OAuth access token is malformed (whitespace, non-ASCII or control "
+                           "characters, or longer than 512 characters): paste the token exactly as returned")
     try:
         metadata = run_sync(fetch_oauth_metadata(token))
     except InvalidApiKey as exc:
@@ -102,7 +107,7 @@ def with_connection(engine: Engine, org_id: str, call: Callable[[MailchimpClient
 def _translate(key: ApiKey, audience_id: str | None = None) -> Callable[[MailchimpError], ConnectError]:
     def translate(exc: MailchimpError) -> ConnectError:
         if isinstance(exc, AudienceNotFound) and audience_id is not None:
-            return ConnectError(
+            return AudienceNotFoundError(
                 f"audience {audience_id!r} was not found in the Mailchimp account of key {key.label}: "
                 "check the audience id (`mc-pipelines list-audiences` lists them; in Mailchimp: "
                 "Audience → Settings → Audience name and defaults)")

@@ -68,7 +68,7 @@ def get_segment(engine: Engine, org_id: str, segment_id: int) -> Segment:
 
 
 def _text(value: Any, field: str, limit: int, *, required: bool) -> str | None:
-    if value is None and not required:
+    if not required and (value is None or (isinstance(value, str) and not value.strip())):
         return None
     if not isinstance(value, str) or not value.strip():
         raise OperationError(f"{field} must be a non-empty text")

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from mc_pipelines.api.auth import ServiceTokenMiddleware
-from mc_pipelines.api.endpoint import Endpoint
+from mc_pipelines.api.endpoint import Endpoint, routes
 from mc_pipelines.api.errors import method_not_allowed, not_found_route
 from mc_pipelines.api.openapi import openapi_document
 from mc_pipelines.api.routes import ROUTE_MODULES
@@ -42,8 +42,9 @@ def _engine_getter(engine: EngineSource) -> Callable[[], Engine]:
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    return method_not_allowed() if status == 405 else not_found_route()
+    if isinstance(exc, HTTPException) and exc.status_code == 405:
+        return method_not_allowed(dict(exc.headers or {}).get("Allow", ""))
+    return not_found_route()
 
 
 def create_app(token: str, engine: EngineSource = None) -> Starlette:
@@ -55,9 +56,7 @@ def create_app(token: str, engine: EngineSource = None) -> Starlette:
         return JSONResponse(document)
 
     get_engine = _engine_getter(engine)
-    routes = [Route("/openapi.json", openapi, methods=["GET"]),
-              *[endpoint.route(get_engine) for endpoint in declared]]
-    return Starlette(routes=routes, middleware=[Middleware(ServiceTokenMiddleware, token=token)],
+    return Starlette(routes=[Route("/openapi.json", openapi, methods=["GET"]), *routes(declared, get_engine)], middleware=[Middleware(ServiceTokenMiddleware, token=token)],
                      exception_handlers={HTTPException: _http_error})
 
 
@@ -66,5 +65,5 @@ def create_server(token: str, engine: EngineSource = None) -> Starlette:
     (`/mailchimp/webhook/{org_id}/{secret}`, `/healthz`) on the same port."""
     from mc_pipelines.webhooks.app import create_app as create_webhooks
 
-    return Starlette(routes=[Mount("/api", app=create_app(token, engine)),
-                             Mount("", app=create_webhooks(engine))])
+    return Starlette(routes=[Mount("/api", app=create_app(token, engine)), *create_webhooks(engine).routes],
+                     exception_handlers={HTTPException: _http_error})

@@ -7,7 +7,7 @@ it runs in Starlette's thread pool, gets a validated `Call`, and returns the res
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,8 +71,8 @@ class Endpoint:
             raise ValueError(f"{self.operation_id}: add path parameter(s) {unknown} to PATH_PARAMS")
         object.__setattr__(self, "path_names", names)
 
-    def route(self, get_engine: Callable[[], Engine]) -> Route:
-        """The Starlette route running this endpoint."""
+    def asgi_handler(self, get_engine: Callable[[], Engine]) -> Callable[[Request], Awaitable[Response]]:
+        """The request handler running this endpoint."""
 
         async def run(request: Request) -> Response:
             try:
@@ -86,7 +86,23 @@ class Endpoint:
                 return Response(status_code=self.status)
             return JSONResponse(result.model_dump(mode="json"), status_code=self.status)
 
-        return Route(self.path, run, methods=[self.method], name=self.operation_id)
+        return run
+
+
+def routes(endpoints: list[Endpoint], get_engine: Callable[[], Engine]) -> list[Route]:
+    """One Starlette route per path, dispatching on the method, so a 405 lists in `Allow`
+    every method the path takes."""
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for endpoint in endpoints:
+        by_path.setdefault(endpoint.path, {})[endpoint.method] = endpoint.asgi_handler(get_engine)
+
+    def route(path: str, handlers: dict[str, Callable[[Request], Awaitable[Response]]]) -> Route:
+        async def dispatch(request: Request) -> Response:
+            return await handlers[request.method](request)
+
+        return Route(path, dispatch, methods=list(handlers))
+
+    return [route(path, handlers) for path, handlers in by_path.items()]
 
 
 def _path_values(endpoint: Endpoint, raw: dict[str, Any]) -> dict[str, Any]:

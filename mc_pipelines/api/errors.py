@@ -95,7 +95,8 @@ def not_found_route() -> JSONResponse:
     return _json(404, "no such endpoint", "see GET /api/openapi.json for the endpoints")
 
 
-def method_not_allowed() -> JSONResponse:
-    """405 for a method the path does not take."""
+def method_not_allowed(allow: str) -> JSONResponse:
+    """405 for a method the path does not take (`Allow` lists those it takes)."""
     return JSONResponse({"error": "method not allowed on this path",
-                         "fix": "see GET /api/openapi.json for the methods of each path"}, status_code=405)
+                         "fix": f"use {allow or 'a method the OpenAPI document lists'}"},
+                        status_code=405, headers={"Allow": allow} if allow else None)

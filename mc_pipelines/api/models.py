@@ -3,9 +3,10 @@ fields; texts refuse control characters; ids are bounded (PostgreSQL BIGINT)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 MAX_ID = 2**63 - 1
 
@@ -22,6 +23,20 @@ def text(max_length: int, min_length: int = 0) -> type[str]:
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 OrgId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f/]+$")]
 RefId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+#: A time of the database (naive UTC) shown as RFC 3339 with its offset (`+00:00`).
+Timestamp = Annotated[datetime, AfterValidator(lambda d: d if d.tzinfo else d.replace(tzinfo=UTC))]
+
+
+def _drop_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
+def omitted(**kwargs) -> Any:
+    """A body field that may be left out but, when given, is never null (its type is not
+    nullable; the document shows no default)."""
+    return Field(default=None, json_schema_extra=_drop_default, **kwargs)
 
 
 class Body(BaseModel):

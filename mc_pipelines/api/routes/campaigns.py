@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from mc_pipelines.actions import campaigns as actions
 from mc_pipelines.api.endpoint import Call, Endpoint
-from mc_pipelines.api.models import Body, Done, Out, RefId
+from mc_pipelines.api.models import Body, Done, Out, RefId, Timestamp
 from mc_pipelines.store.campaigns import TrackedCampaign
 
 
@@ -23,13 +21,13 @@ class CampaignOut(Out):
     title: str | None
     status: str | None
     audience_id: str | None
-    send_time: datetime | None
+    send_time: Timestamp | None
     emails_sent: int | None
     open_rate: float | None
     click_rate: float | None
     unsubscribed: int | None
     bounces: int | None
-    refreshed_at: datetime | None
+    refreshed_at: Timestamp | None
 
 
 class CampaignsOut(Out):

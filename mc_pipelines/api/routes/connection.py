@@ -3,18 +3,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
 from mc_pipelines.actions import connections as actions
 from mc_pipelines.actions import webhook_secrets
 from mc_pipelines.api.endpoint import Call, Endpoint
-from mc_pipelines.api.models import Body, Done, Out, text
+from mc_pipelines.api.models import Body, Done, Out, Timestamp, omitted, text
 from mc_pipelines.store import connections as store
+from mc_pipelines.store.contacts import CONTACT_COLUMNS
 
-MergeFieldMap = dict[text(10, 1), text(64, 1)]
+MergeTag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,9}$")]
+MergeFieldMap = Annotated[
+    dict[MergeTag, Literal[tuple(CONTACT_COLUMNS)]],  # type: ignore[misc]
+    WithJsonSchema({"type": "object", "maxProperties": 30,
+                    "propertyNames": {"pattern": "^[A-Za-z][A-Za-z0-9_]{0,9}$"},
+                    "additionalProperties": {"type": "string", "enum": list(CONTACT_COLUMNS)}}),
+    Field(max_length=30)]
 ExistingMembers = Literal["update", "leave"]
 Reconsent = Literal["pending", "report"]
 
@@ -23,8 +29,11 @@ class Credential(Body):
     """Exactly one of `api_key` (`<32 hex>-<dc>`) or `oauth_token` (its data centre is read from
     Mailchimp's OAuth metadata endpoint)."""
 
-    api_key: text(100, 1) | None = Field(default=None, description="Mailchimp API key; never echoed")
-    oauth_token: text(512, 1) | None = Field(default=None, description="OAuth access token; never echoed")
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["api_key"]},
+                                                           {"required": ["oauth_token"]}]})
+
+    api_key: text(100, 1) = omitted(description="Mailchimp API key; never echoed")
+    oauth_token: text(512, 1) = omitted(description="OAuth access token; never echoed")
 
     @model_validator(mode="after")
     def _one_credential(self) -> Credential:
@@ -85,9 +94,9 @@ class ConnectionOut(Out):
     existing_members: str | None
     reconsent: str | None
     webhook_secret_set: bool
-    connected_at: datetime | None
-    disconnected_at: datetime | None
-    last_sync_at: datetime | None
+    connected_at: Timestamp | None
+    disconnected_at: Timestamp | None
+    last_sync_at: Timestamp | None
     last_sync_status: str | None
     last_error: str | None
 

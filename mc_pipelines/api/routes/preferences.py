@@ -3,14 +3,13 @@ or opt-out with its source."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
 from mc_pipelines.actions import preferences as actions
 from mc_pipelines.api.endpoint import Call, Endpoint
-from mc_pipelines.api.models import Body, Out, text
+from mc_pipelines.api.models import Body, Out, Timestamp, text
 
 
 class ConsentBody(Body):
@@ -26,7 +25,7 @@ class ConsentEventOut(Out):
     """One consent change."""
 
     kind: str
-    at: datetime
+    at: Timestamp
     source: str
     detail: str | None
 

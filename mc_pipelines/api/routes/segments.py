@@ -3,17 +3,16 @@ sync one now."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
 from mc_pipelines.actions import segments as actions
 from mc_pipelines.api.endpoint import Call, Endpoint
-from mc_pipelines.api.models import Body, Done, Out, text
+from mc_pipelines.api.models import Body, Done, Out, Timestamp, omitted, text
 from mc_pipelines.api.routes.syncs import SyncRequestOut, sync_request_out
 
-FilterValue = text(200) | list[text(200)] | None
+FilterValue = text(200, 1) | list[text(200, 1)] | None
 SegmentType = Literal["customer", "employee", "vendor", "mixed"]
 
 
@@ -42,11 +41,11 @@ class SegmentBody(Body):
 class SegmentPatch(Body):
     """The fields to change; fields left out keep their value."""
 
-    name: text(255, 1) | None = None
-    mailchimp_tag: text(100, 1) | None = None
-    segment_type: SegmentType | None = None
-    filters: Filters | None = None
-    description: text(2000) | None = None
+    name: text(255, 1) = omitted()
+    mailchimp_tag: text(100, 1) = omitted()
+    segment_type: SegmentType = omitted()
+    filters: Filters = omitted()
+    description: text(2000) | None = omitted(description="null or empty: no description")
 
 
 class SegmentOut(Out):
@@ -60,7 +59,7 @@ class SegmentOut(Out):
     audience_id: str | None
     mailchimp_tag: str
     status: str
-    last_synced_at: datetime | None
+    last_synced_at: Timestamp | None
     last_error: str | None
     member_count: int
 

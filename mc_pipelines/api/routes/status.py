@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from mc_pipelines.actions.status import org_status
 from mc_pipelines.api.endpoint import Call, Endpoint
-from mc_pipelines.api.models import Out
+from mc_pipelines.api.models import Out, Timestamp
 
 
 class StatusOut(Out):
@@ -20,7 +18,7 @@ class StatusOut(Out):
     account_name: str | None
     dc: str | None
     auth_kind: str | None
-    last_sync_at: datetime | None
+    last_sync_at: Timestamp | None
     last_sync_status: str | None
     members_in_state: int
     last_run_errors: int | None

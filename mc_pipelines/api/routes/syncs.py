@@ -3,12 +3,11 @@ with its failed rows and their contact ids."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from mc_pipelines.actions import sync_requests as actions
 from mc_pipelines.api.endpoint import Call, Endpoint
-from mc_pipelines.api.models import Out
+from mc_pipelines.api.models import Out, Timestamp
 
 
 class SyncRequestOut(Out):
@@ -25,7 +24,7 @@ class RowErrorOut(Out):
     audience_id: str | None
     error_code: str
     message: str
-    at: datetime
+    at: Timestamp
 
 
 class RunOut(Out):
@@ -34,8 +33,8 @@ class RunOut(Out):
     run_id: str
     dagster_run_id: str | None
     status: str
-    started_at: datetime
-    finished_at: datetime | None
+    started_at: Timestamp
+    finished_at: Timestamp | None
     counts: dict[str, Any]
     error_count: int
     errors: list[RowErrorOut]
@@ -45,7 +44,7 @@ class RequestOutcomeOut(Out):
     """pending | skipped | queued | the run's status (running, success, partial, error)."""
 
     request_id: str
-    requested_at: datetime
+    requested_at: Timestamp
     requested_by: str
     status: str
     run: RunOut | None
