@@ -97,7 +97,7 @@ def test_connect_checks_the_merge_field_map_against_the_audience(api, account):
     assert api.put("/orgs/acme/connection", json={
         "api_key": account["api_key"], "audience_id": account["audience_id"]}).status_code == 200
     bad_patch = api.patch("/orgs/acme/connection", json={"merge_fields": {"FNAME": "nickname"}})
-    assert bad_patch.status_code == 400 and "not a contact column" in bad_patch.text
+    assert bad_patch.status_code == 422 and bad_patch.json()["fields"][0]["field"] == "body.merge_fields.FNAME"
 
 
 def test_discover_lists_a_credentials_audiences_without_storing_it(api, account):
