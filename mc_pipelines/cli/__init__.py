@@ -20,10 +20,14 @@ from mc_pipelines.cli import (
     bench,
     campaigns,
     connections,
+    consent,
     database,
     demo,
     dev,
+    discovery,
+    outcomes,
     runs,
+    segments,
     serve,
     webhooks,
 )
@@ -31,7 +35,8 @@ from mc_pipelines.cli.support import CliState, verbose_option
 from mc_pipelines.errors import FixableError
 from mc_pipelines.mailchimp.errors import InvalidApiKeyFormat
 
-MODULES = [database, connections, runs, campaigns, webhooks, serve, demo, dev, bench]
+MODULES = [database, connections, discovery, runs, outcomes, segments, campaigns, consent, webhooks,
+           serve, demo, dev, bench]
 
 #: Errors whose message says what the operator must fix: one line, exit code 2.
 FIXABLE = (FixableError, InvalidApiKeyFormat)
