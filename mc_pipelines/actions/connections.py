@@ -195,8 +195,10 @@ def connect_org(engine: Engine, org_id: str, raw_key: str, audience_id: str, *, 
     merge_fields = validate_merge_field_map(merge_fields)
     connections.require_org(engine, org_id)
     fernet = load_fernet()  # fail on a bad MC_SECRET_KEY before calling Mailchimp
+    stored = connections.get_connection(engine, org_id)
+    kept = (stored.merge_fields if stored else None) or {}  # a reconnect without a map keeps it
     check = check_connection(raw_key, audience_id, base_url_template=base_url_template, oauth=oauth,
-                             merge_fields=merge_fields)
+                             merge_fields=merge_fields if merge_fields is not None else kept)
     connections.save_connection(
         engine, org_id=org_id, api_key_encrypted=encrypt_secret(raw_key, fernet),
         server_prefix=check.dc, audience_id=check.audience_id, account_name=check.account_name,
