@@ -109,8 +109,7 @@ def _translate(key: ApiKey, audience_id: str | None = None) -> Callable[[Mailchi
         if isinstance(exc, AudienceNotFound) and audience_id is not None:
             return AudienceNotFoundError(
                 f"audience {audience_id!r} was not found in the Mailchimp account of key {key.label}: "
-                "check the audience id (`mc-pipelines list-audiences` lists them; in Mailchimp: "
-                "Audience → Settings → Audience name and defaults)")
+                "check the audience id (Audience → Settings → Audience name and defaults)")
         if isinstance(exc, InvalidApiKey):
             return ConnectError(f"Mailchimp rejected the API key {key.label}: {exc}")
         if isinstance(exc, AccountDisabled):  # reached, but refused: not a network problem
@@ -139,8 +138,8 @@ def check_connection(raw_key: str, audience_id: str, *, base_url_template: str |
     given, check it against the audience's merge fields (so a bad map fails now, not at 05:00)."""
     key = resolve_credential(raw_key, oauth=oauth)
     if not isinstance(audience_id, str) or not audience_id.strip():
-        raise ConnectError("audience id is empty: pass the audience (list) id; `mc-pipelines "
-                           "list-audiences` lists the account's audiences")
+        raise ConnectError("audience id is empty: pass the audience (list) id shown in Mailchimp's "
+                           "audience settings")
     audience_id = audience_id.strip()
 
     async def check(client: MailchimpClient) -> tuple[dict, dict, list[dict]]:
