@@ -9,3 +9,13 @@ class FixableError(Exception):
 
 class OperationError(FixableError):
     """An operator action was refused; the message says what to fix. Nothing was written."""
+
+
+class NotFoundError(OperationError, LookupError):
+    """The thing named (a segment, a contact, a campaign, a request…) does not exist in the org.
+    The control API answers 404."""
+
+
+class ConflictError(OperationError):
+    """The action clashes with the current state (e.g. a tag another segment manages). The
+    control API answers 409."""

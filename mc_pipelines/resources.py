@@ -23,9 +23,9 @@ from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.mailchimp.redact import install_redaction_filter, redact_text, register_secret
 from mc_pipelines.mailchimp.settings import mailchimp_base_url
-from mc_pipelines.store.connections import Connection
+from mc_pipelines.store.connections import Connection, stored_credential
 from mc_pipelines.store.db import engine_for
-from mc_pipelines.store.secrets import SECRET_KEY_ENV, decrypt_secret, load_fernet
+from mc_pipelines.store.secrets import SECRET_KEY_ENV, load_fernet
 
 
 def _resolved(value: str | None) -> str | None:
@@ -83,7 +83,8 @@ class MailchimpResource(ConfigurableResource):
         if not connection.api_key_encrypted:
             raise ValueError(f"org {connection.org_id!r} has no stored Mailchimp API key")
         return MailchimpClient(
-            decrypt_secret(connection.api_key_encrypted, load_fernet(_resolved(self.secret_key))),
+            stored_credential(connection, load_fernet(_resolved(self.secret_key))),
+            oauth=connection.auth_kind == "oauth",
             base_url_template=self.base_url_template or mailchimp_base_url(),
             max_connections=self.max_connections,
             timeout=self.timeout_seconds,

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.errors import OperationError
+from mc_pipelines.errors import NotFoundError, OperationError
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.errors import AudienceNotFound, ResourceNotFound
 from mc_pipelines.mailchimp.runner import run_sync
@@ -64,7 +64,7 @@ def plan_erasure(engine: Engine, org_id: str, contact_id: int) -> ErasurePlan:
     exists, current = contact_email(engine, org_id, contact_id)
     by_id = member_state.rows_for_contact(engine, org_id, contact_id)
     if not exists and not by_id:
-        raise OperationError(
+        raise NotFoundError(
             f"contact {contact_id} does not exist in org {org_id!r} and was never synced: check the "
             "contact id (nothing was erased)"
         )

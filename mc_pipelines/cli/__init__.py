@@ -27,15 +27,21 @@ from mc_pipelines.cli import (
     bench,
     campaigns,
     connections,
+    consent,
     database,
     demo,
     dev,
+    discovery,
+    outcomes,
     runs,
+    segments,
+    serve,
     spreadsheets,
     webhooks,
 )
 
-MODULES = [database, connections, runs, campaigns, spreadsheets, webhooks, demo, dev, bench]
+MODULES = [database, connections, discovery, runs, outcomes, segments, campaigns, consent,
+           spreadsheets, webhooks, serve, demo, dev, bench]
 
 #: Errors whose message says what the operator must fix: one line, exit code 2.
 FIXABLE = (FixableError, InvalidApiKeyFormat)

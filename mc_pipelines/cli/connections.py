@@ -1,43 +1,28 @@
 """Connection management: `connect`, `test-connection`, `disconnect`, `enable`, `disable`, `status`.
 
-The API key is read from `--api-key -` (stdin) or `MC_API_KEY` so it need not appear in shell
-history; it is never printed.
+The API key (or OAuth token) is read from `--api-key -` / `--oauth-token -` (stdin) or the
+environment so it need not appear in shell history; it is never printed.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from collections.abc import Sequence
 
 import click
 
 from mc_pipelines.actions import connections as connection_actions
-from mc_pipelines.actions.connections import check_connection, connect_org
+from mc_pipelines.actions.audiences import discover_audiences
+from mc_pipelines.actions.connections import connect_org
 from mc_pipelines.actions.status import org_status_rows
+from mc_pipelines.cli.discovery import API_KEY, OAUTH_TOKEN, pick_audience, read_credential
 from mc_pipelines.cli.support import app_engine, cli_actor, format_table, org_option
 from mc_pipelines.errors import FixableError, OperationError
+from mc_pipelines.store.connections import require_org
 from mc_pipelines.store.contacts import CONTACT_COLUMNS
-from mc_pipelines.store.secrets import decrypt_secret
 from mc_pipelines.sync import lifecycle as lc
 
 _MERGE_TAG = re.compile(r"^[A-Z][A-Z0-9_]{0,9}$")
-
-
-def read_api_key(option: str | None) -> str:
-    """The key from `--api-key KEY`, `--api-key -` (one line of stdin) or `MC_API_KEY`."""
-    if option == "-":
-        return sys.stdin.readline().rstrip("\r\n")
-    if option is not None:
-        return option
-    key = os.environ.get("MC_API_KEY")
-    if not key:
-        raise FixableError(
-            "no Mailchimp API key given: pass `--api-key -` and paste the key on stdin, or set "
-            "MC_API_KEY (either keeps it out of shell history)"
-        )
-    return key
 
 
 def parse_merge_fields(pairs: Sequence[str] | None) -> dict[str, str] | None:
@@ -72,27 +57,34 @@ RECONSENT = click.option(
          "email (pending, the default) or only report it (report)")
 
 
-@click.command("connect", help="connect an org to its Mailchimp audience (key stored encrypted)")
+@click.command("connect", help="connect an org to its Mailchimp audience (key or OAuth token stored "
+               "encrypted; without --audience, lists the account's audiences to pick from)")
 @org_option
-@click.option("--api-key", help="the Mailchimp API key; '-' reads it from stdin; default: $MC_API_KEY")
-@click.option("--audience", required=True, help="the Mailchimp audience (list) id")
+@API_KEY
+@OAUTH_TOKEN
+@click.option("--audience", help="the Mailchimp audience (list) id; left out: pick from the list")
 @click.option("--auto-sync", is_flag=True, help="include the org in the daily 05:00 UTC sync")
 @click.option("--merge-field", multiple=True, metavar="TAG=column",
               help="map a merge tag to a contact column (repeatable), e.g. FNAME=first_name")
 @EXISTING_MEMBERS
 @RECONSENT
-def cmd_connect(org: str, api_key: str | None, audience: str, auto_sync: bool,
-                merge_field: tuple[str, ...], existing_members: str | None,
+def cmd_connect(org: str, api_key: str | None, oauth_token: str | None, audience: str | None,
+                auto_sync: bool, merge_field: tuple[str, ...], existing_members: str | None,
                 reconsent: str | None) -> int:
-    """Check the key and audience with Mailchimp, then store the key encrypted."""
+    """Check the credential, audience and merge-field map with Mailchimp, then store the
+    credential encrypted."""
     engine = app_engine()
     merge_fields = parse_merge_fields(merge_field)
-    check = connect_org(engine, org, read_api_key(api_key), audience,
-                        auto_sync=auto_sync, actor=cli_actor(), merge_fields=merge_fields,
-                        existing_members=existing_members, reconsent=reconsent)
+    secret, oauth = read_credential(api_key, oauth_token)
+    if audience is None:
+        require_org(engine, org)
+        audience = pick_audience(discover_audiences(secret, oauth=oauth), org, oauth)
+    check = connect_org(engine, org, secret, audience, auto_sync=auto_sync, actor=cli_actor(),
+                        merge_fields=merge_fields, existing_members=existing_members,
+                        reconsent=reconsent, oauth=oauth)
     print(f"connected org {org} to audience {check.audience_name!r} ({check.audience_id}, "
           f"{check.member_count} members) of Mailchimp account {check.account_name!r} (dc {check.dc})")
-    print(f"API key stored encrypted; auto_sync {'on' if auto_sync else 'off'}")
+    print(f"{'OAuth token' if oauth else 'API key'} stored encrypted; auto_sync {'on' if auto_sync else 'off'}")
     print(f"next: `mc-pipelines sync --org {org}` syncs now; org_partitions_sensor adds the "
           "org's partition on its next tick")
     return 0
@@ -102,8 +94,9 @@ def cmd_connect(org: str, api_key: str | None, audience: str, auto_sync: bool,
 @org_option
 def cmd_test_connection(org: str) -> int:
     """Ping Mailchimp and read the audience with the stored key (writes nothing)."""
-    connection = connection_actions.require_connected(app_engine(), org)
-    check = check_connection(decrypt_secret(connection.api_key_encrypted or ""), connection.audience_id or "")
+    engine = app_engine()
+    connection = connection_actions.require_connected(engine, org)
+    check = connection_actions.test_stored_connection(engine, org)
     print(f"ok: org {org} reaches audience {check.audience_name!r} ({check.audience_id}, "
           f"{check.member_count} members) in account {check.account_name!r} (dc {check.dc}); "
           f"sync {'enabled' if connection.enabled else 'disabled'}")
@@ -143,16 +136,24 @@ def cmd_disable(org: str) -> int:
     return _set_enabled(org, False)
 
 
-@click.command("set-options", help="change the org's member lifecycle options (audited)")
+@click.command("set-options", help="change the org's settings: lifecycle options, auto-sync, "
+               "merge-field map (checked against the audience); audited")
 @org_option
 @EXISTING_MEMBERS
 @RECONSENT
-def cmd_set_options(org: str, existing_members: str | None, reconsent: str | None) -> int:
-    """Change `existing_members` and/or `reconsent` of a connected org."""
-    if existing_members is None and reconsent is None:
-        raise OperationError("nothing to change: give --existing-members and/or --reconsent")
-    changed = connection_actions.set_options(app_engine(), org, actor=cli_actor(),
-                                             existing_members=existing_members, reconsent=reconsent)
+@click.option("--auto-sync", type=click.Choice(["on", "off"]), help="the daily 05:00 UTC sync")
+@click.option("--merge-field", multiple=True, metavar="TAG=column",
+              help="the new merge-field map (repeatable; replaces the stored one), e.g. FNAME=first_name")
+def cmd_set_options(org: str, existing_members: str | None, reconsent: str | None,
+                    auto_sync: str | None, merge_field: tuple[str, ...]) -> int:
+    """Change settings of a connected org (only those given)."""
+    if existing_members is None and reconsent is None and auto_sync is None and not merge_field:
+        raise OperationError("nothing to change: give --existing-members, --reconsent, --auto-sync "
+                             "and/or --merge-field")
+    changed = connection_actions.set_options(
+        app_engine(), org, actor=cli_actor(), existing_members=existing_members, reconsent=reconsent,
+        auto_sync=None if auto_sync is None else auto_sync == "on",
+        merge_fields=parse_merge_fields(merge_field))
     if changed:
         print(f"org {org}: " + ", ".join(f"{k} = {v}" for k, v in sorted(changed.items())))
     else:
@@ -172,10 +173,11 @@ def cmd_status() -> int:
         print("no orgs in the application database")
         return 0
     print(format_table(
-        ["org", "connected", "enabled", "auto_sync", "audience", "last sync (UTC)", "status",
-         "members", "errors (last run)"],
+        ["org", "connected", "enabled", "auto_sync", "account (dc)", "audience", "last sync (UTC)",
+         "status", "members", "errors (last run)"],
         [[r.org_id, _yes(r.connected), _yes(r.enabled) if r.connected else "-",
-          _yes(r.auto_sync) if r.connected else "-", r.audience_id or "-",
+          _yes(r.auto_sync) if r.connected else "-",
+          f"{r.account_name or '?'} ({r.dc})" if r.connected else "-", r.audience_id or "-",
           r.last_sync_at.isoformat(sep=" ", timespec="seconds") if r.last_sync_at else "never",
           r.last_sync_status or "-", r.members_in_state,
           "-" if r.last_run_errors is None else r.last_run_errors] for r in rows],

@@ -7,11 +7,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.errors import FixableError
+from mc_pipelines.mailchimp.keys import ApiKey, parse_api_key
 from mc_pipelines.store import audit
 from mc_pipelines.store.clock import utcnow
+from mc_pipelines.store.secrets import decrypt_secret
 from mc_pipelines.store.tables import mailchimp_connections, orgs
 
 
@@ -46,6 +49,7 @@ class Connection:
     push_app_tags: bool = False       # the app's contact tags go to Mailchimp as managed tags
     app_tag_prefix: str = "app:"      # … each named prefix + the app's tag
     new_member_tags: list[str] = field(default_factory=list)  # tags of the members a run creates
+    auth_kind: str = "api_key"  # api_key (HTTP Basic) | oauth (Bearer access token)
 
     @property
     def active(self) -> bool:
@@ -56,6 +60,15 @@ class Connection:
 def _to_connection(row: Any) -> Connection:
     data = dict(row._mapping)
     return Connection(**{k: data[k] for k in Connection.__dataclass_fields__})
+
+
+def stored_credential(connection: Connection, fernet: Fernet | None = None) -> ApiKey:
+    """The connection's decrypted credential as `MailchimpClient` takes it: the API key, or for
+    an OAuth connection the token with the data centre stored at connect time (no metadata call)."""
+    secret = decrypt_secret(connection.api_key_encrypted or "", fernet)
+    if connection.auth_kind == "oauth":
+        return ApiKey(secret=secret, dc=connection.server_prefix or "")
+    return parse_api_key(secret)
 
 
 def require_org(engine: Engine, org_id: str) -> None:
@@ -119,12 +132,13 @@ def active_org_ids(engine: Engine) -> list[str]:
 def save_connection(
     engine: Engine, *, org_id: str, api_key_encrypted: str, server_prefix: str, audience_id: str,
     account_name: str, auto_sync: bool, actor: str, merge_fields: dict[str, str] | None = None,
-    options: dict[str, str] | None = None,
+    options: dict[str, str] | None = None, auth_kind: str = "api_key",
 ) -> None:
     """Create or replace the org's connection (connect / reconnect) and audit it. `options`:
-    lifecycle options (`existing_members`, `reconsent`) to set; others keep their value."""
+    lifecycle options (`existing_members`, `reconsent`) to set; others keep their value.
+    `auth_kind`: `api_key` or `oauth` (what `api_key_encrypted` holds)."""
     now = utcnow()
-    values = {**(options or {}),
+    values = {**(options or {}), "auth_kind": auth_kind,
         "api_key_encrypted": api_key_encrypted, "server_prefix": server_prefix,
         "audience_id": audience_id, "account_name": account_name, "enabled": True,
         "auto_sync": auto_sync, "connected_at": now, "disconnected_at": None, "last_error": None,
@@ -146,7 +160,8 @@ def save_connection(
         audit.record(
             conn, org_id=org_id, actor=actor, action="connect",
             detail={"audience_id": audience_id, "server_prefix": server_prefix,
-                    "account_name": account_name, "auto_sync": auto_sync, **(options or {})},
+                    "account_name": account_name, "auto_sync": auto_sync, "auth_kind": auth_kind,
+                    **(options or {})},
         )
 
 

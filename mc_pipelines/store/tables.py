@@ -84,6 +84,7 @@ mailchimp_connections = sa.Table(
     sa.Column("push_app_tags", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("app_tag_prefix", sa.String(50), nullable=False, server_default="app:"),
     sa.Column("new_member_tags", JSONText, nullable=False, server_default="[]"),
+    sa.Column("auth_kind", sa.String(16), nullable=False, server_default="api_key"),
 )
 
 contact_segments = sa.Table(

@@ -8,6 +8,7 @@ import io
 import sys
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from mc_pipelines.store import audit, connections, requests, runs
@@ -24,9 +25,11 @@ def account(emulator) -> dict[str, str]:
     return {"api_key": created["api_key"], "audience_id": emulator.create_list(created["api_key"], name="Acme")}
 
 
-def test_connect_checks_the_key_and_stores_it_encrypted(cli, account):
+def test_connect_checks_the_key_and_stores_it_encrypted(cli, account, emulator):
     add_org(cli.engine, "acme")
     key = account["api_key"]
+    httpx.post(f"{emulator.api_url('us1')}/lists/{account['audience_id']}/merge-fields", auth=("x", key),
+               json={"tag": "DEPT", "name": "Department", "type": "text"}).raise_for_status()
     outcome = cli("connect", "--org", "acme", "--api-key", key, "--audience", account["audience_id"],
                   "--auto-sync", "--merge-field", "FNAME=first_name", "--merge-field", "dept=department")
     assert outcome.code == 0, outcome.text
@@ -70,6 +73,9 @@ BAD_CONNECT: dict[str, tuple[Callable[[str, str], list[str]], str]] = {
                            "must look like TAG=column"),
     "merge field column": (lambda k, a: ["--org", "acme", "--api-key", k, "--audience", a, "--merge-field",
                                          "FNAME=nickname"], "'nickname' is not a contact column"),
+    "merge field not in the audience": (lambda k, a: ["--org", "acme", "--api-key", k, "--audience", a,
+                                                      "--merge-field", "DEPT=department"],
+                                        "merge field DEPT is not defined in the audience"),
     "revoked key": (lambda k, a: ["--org", "acme", "--api-key", k, "--audience", a], "rejected the API key"),
     "disabled account": (lambda k, a: ["--org", "acme", "--api-key", k, "--audience", a],
                          "disabled or deactivated"),
@@ -127,11 +133,12 @@ def test_status_table(cli, emulator):
     runs.record_errors(cli.engine, run_id, "acme", [{"error_code": "invalid", "message": "m", "contact_id": 1}])
     connections.record_sync_status(cli.engine, "acme", status="partial", error=None)
     lines = cli("status").out.splitlines()
-    assert lines[0].split() == ["org", "connected", "enabled", "auto_sync", "audience", "last", "sync", "(UTC)",
-                                "status", "members", "errors", "(last", "run)"]
+    assert lines[0].split() == ["org", "connected", "enabled", "auto_sync", "account", "(dc)", "audience", "last",
+                                "sync", "(UTC)", "status", "members", "errors", "(last", "run)"]
     acme = lines[2].split()
-    assert acme[:5] == ["acme", "yes", "yes", "no", conn["audience_id"]] and acme[-3:] == ["partial", "3", "1"]
-    assert lines[3].split() == ["globex", "no", "-", "-", "-", "never", "-", "0", "-"]
+    assert acme[:8] == ["acme", "yes", "yes", "no", "acme", "account", "(us1)", conn["audience_id"]]
+    assert acme[-3:] == ["partial", "3", "1"]
+    assert lines[3].split() == ["globex", "no", "-", "-", "-", "-", "never", "-", "0", "-"]
 
 
 def test_webhook_secret_is_shown_once_and_stored_hashed(cli, emulator):
@@ -177,7 +184,7 @@ def test_lifecycle_options_are_set_at_connect_and_changed_later_audited(cli, acc
     assert again.code == 0 and "nothing changed" in again.out
     assert len(audit.entries(cli.engine, "acme", action="set_options")) == 1
     nothing = cli("set-options", "--org", "acme")
-    assert nothing.code == 2 and "give --existing-members and/or --reconsent" in nothing.err
+    assert nothing.code == 2 and "give --existing-members, --reconsent" in nothing.err
     bad = cli("set-options", "--org", "acme", "--reconsent", "always")
     assert bad.code == 2 and "always" in bad.err
     assert_key_hidden(outcome.text + changed.text, key)

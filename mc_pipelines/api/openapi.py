@@ -1,0 +1,82 @@
+"""The OpenAPI 3.1 document of the control API, built from the endpoint declarations: the
+schemas are the pydantic models that validate requests and shape responses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic.json_schema import models_json_schema
+
+from mc_pipelines.api.endpoint import PATH_PARAMS, Endpoint
+from mc_pipelines.api.errors import FIX
+from mc_pipelines.api.models import ErrorOut
+
+_REF = "#/components/schemas/{model}"
+_DESCRIPTIONS = {400: "refused: the error says what to fix", 401: "missing or wrong service token",
+                 404: "not found in this org", 409: "conflicts with the current state",
+                 422: "invalid request: each invalid field is named", 500: "internal error",
+                 502: "Mailchimp failed"}
+
+
+def _error(status: int) -> dict[str, Any]:
+    return {"description": f"{_DESCRIPTIONS[status]} ({FIX[status]})",
+            "content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorOut")}}}}
+
+
+def _parameter(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True,
+            "schema": TypeAdapter(PATH_PARAMS[name]).json_schema()}
+
+
+def _operation(endpoint: Endpoint, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": endpoint.operation_id, "summary": endpoint.summary,
+        "tags": [endpoint.tag] if endpoint.tag else [],
+        "parameters": [_parameter(n) for n in endpoint.path_names],
+    }
+    if endpoint.description:
+        operation["description"] = endpoint.description
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": endpoint.body_required,
+            "content": {"application/json": {"schema": refs[(endpoint.body, "validation")]}}}
+    ok: dict[str, Any] = {"description": endpoint.summary}
+    if endpoint.response is not None:
+        ok["content"] = {"application/json": {"schema": refs[(endpoint.response, "serialization")]}}
+    responses: dict[str, Any] = {str(endpoint.status): ok}
+    statuses = {401, 500, *endpoint.errors}
+    if endpoint.path_names or endpoint.body is not None:
+        statuses.add(422)
+    for status in sorted(statuses):
+        responses[str(status)] = _error(status)
+    operation["responses"] = responses
+    return operation
+
+
+def openapi_document(endpoints: Iterable[Endpoint], *, title: str = "mc_pipelines control API",
+                     version: str = "1") -> dict[str, Any]:
+    """The document for `endpoints` (paths prefixed with `/api`)."""
+    endpoints = list(endpoints)
+    models = {(ErrorOut, "serialization")}
+    for endpoint in endpoints:
+        if endpoint.body is not None:
+            models.add((endpoint.body, "validation"))
+        if endpoint.response is not None:
+            models.add((endpoint.response, "serialization"))
+    ordered = sorted(models, key=lambda m: (m[0].__name__, m[1]))
+    refs, schemas = models_json_schema(ordered, ref_template=_REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        paths.setdefault("/api" + endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": (
+            "Operate each org's Mailchimp sync. Every request but this document needs "
+            "`Authorization: Bearer <MC_SERVICE_TOKEN>`. Errors are JSON `{error, fix}`.")},
+        "paths": paths,
+        "components": {"schemas": schemas.get("$defs", {}),
+                       "securitySchemes": {"serviceToken": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"serviceToken": []}],
+    }
