@@ -17,6 +17,7 @@ from mc_pipelines.errors import ConflictError, FixableError
 from mc_pipelines.mailchimp.errors import InvalidApiKeyFormat, MailchimpError
 from mc_pipelines.mailchimp.redact import redact_text
 from mc_pipelines.store.connections import NotConnectedError
+from mc_pipelines.store.org_lock import OrgBusyError
 
 log = logging.getLogger("mc_pipelines.api")
 
@@ -63,7 +64,7 @@ def status_of(exc: Exception) -> int:
     """The HTTP status an action's error maps to."""
     if isinstance(exc, MailchimpError):
         return 502
-    if isinstance(exc, NotConnectedError | ConflictError):
+    if isinstance(exc, NotConnectedError | ConflictError | OrgBusyError):
         return 409
     if isinstance(exc, LookupError):
         return 404

@@ -14,6 +14,7 @@ from mc_pipelines.assets.member_tags import TagsDownloadConfig
 from mc_pipelines.automation import run_config
 from mc_pipelines.automation.run_config import run_config_dict
 from mc_pipelines.automation.sheet_import import IMPORT_OP, import_run_config
+from mc_pipelines.cli.locking import lock_wait_option, org_locked
 from mc_pipelines.cli.runs import _metadata_line, _report_failure, _run_job
 from mc_pipelines.cli.support import (
     app_engine,
@@ -63,14 +64,18 @@ def cmd_export(org: str, directory: str, verbose: bool) -> int:
 @org_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="show the plan per row; write nothing")
+@lock_wait_option
 @verbose_option(_VERBOSE_HELP)
-def cmd_import(org: str, file: Path, dry_run: bool, verbose: bool) -> int:
-    """Run the `spreadsheet_import` job for the org in process; print the outcome per row."""
-    connections.require_active_connection(app_engine(), org)
+def cmd_import(org: str, file: Path, dry_run: bool, lock_wait: float, verbose: bool) -> int:
+    """Run the `spreadsheet_import` job for the org in process, under the org's lock (one run
+    per org); print the outcome per row."""
+    engine = app_engine()
+    connections.require_active_connection(engine, org)
     load_sheet(file)  # refuse a file that cannot be used before any run (one `error:` line)
-    result = _run_job("spreadsheet_import", run_config=import_run_config(
-        org, str(file.resolve()), dry_run=dry_run, requested_by=cli_actor()),
-        tags=run_config.org_tags(org), verbose=verbose)
+    with org_locked(engine, org, "import", lock_wait):
+        result = _run_job("spreadsheet_import", run_config=import_run_config(
+            org, str(file.resolve()), dry_run=dry_run, requested_by=cli_actor()),
+            tags=run_config.org_tags(org, dry_run=dry_run), verbose=verbose)
     label = "dry run of the import" if dry_run else "import"
     if not result.success:
         return _report_failure(result, f"{label} of {file.name} for org {org}")
