@@ -129,7 +129,7 @@ def test_the_pull_runs_before_the_push_without_a_redundant_edge():
 #: assets that read or write the application database: their kind is the database's
 DATABASE_ASSETS = {"app/contacts", "app/contact_segments", "app/mailchimp_connections", "app/consent_events",
                    "app/campaign_tracking", "mailchimp_member_status", "source_contacts", "campaign_stats",
-                   "contacts_export"}
+                   "contacts_export", "mailchimp_member_tags", "contact_tags_download"}
 DATABASE_KINDS = {"postgres", "sqlite"}
 KINDS_OF_DATABASE_ASSETS = (
     "from mc_pipelines.definitions import defs; g = defs.resolve_asset_graph(); "

@@ -22,7 +22,7 @@ def test_the_org_of_a_run_comes_from_its_tag_partition_or_erasure_config():
 
 def test_the_executor_is_chosen_by_mc_executor(monkeypatch):
     monkeypatch.delenv(EXECUTOR_ENV, raising=False)
-    assert project_executor().name == "org_locked_multi_or_in_process_executor"
+    assert project_executor().name == "org_locked_in_process_or_multiprocess"
     monkeypatch.setenv(EXECUTOR_ENV, "celery")
     assert project_executor().name == "org_locked_celery"
     monkeypatch.setenv(EXECUTOR_ENV, "threads")

@@ -112,7 +112,8 @@ def test_definitions_carry_the_automation(instance):
 
     assert {s.name: s.default_status for s in defs.sensors} == {
         name: DefaultSensorStatus.RUNNING for name in (
-            "org_partitions_sensor", "sync_requests_sensor", "run_failure_alert", "check_failure_alert")}
+            "org_partitions_sensor", "sync_requests_sensor", "run_failure_alert", "check_failure_alert",
+            "freshness_sensor")}
     # every schedule picks its orgs from the connection flags, so every one is on by default
     assert {s.name: (s.cron_schedule, s.default_status) for s in defs.schedules} == {
         "daily_audience_sync": ("0 5 * * *", DefaultScheduleStatus.RUNNING),
