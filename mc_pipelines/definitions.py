@@ -11,6 +11,7 @@ from mc_pipelines.assets import audience_sync, campaigns, contacts, export, memb
 from mc_pipelines.assets.sources import APP_TABLES
 from mc_pipelines.automation.erasure import ERASURE_JOBS
 from mc_pipelines.automation.jobs import JOBS
+from mc_pipelines.automation.run_frames import RUN_FRAMES_SENSORS
 from mc_pipelines.automation.schedules import SCHEDULES
 from mc_pipelines.automation.sensors import SENSORS
 from mc_pipelines.resources import project_resources
@@ -23,6 +24,6 @@ defs = Definitions(
     asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
     jobs=[*JOBS, *ERASURE_JOBS],
     schedules=SCHEDULES,
-    sensors=SENSORS,
+    sensors=[*SENSORS, *RUN_FRAMES_SENSORS],
     resources=project_resources(),
 )
