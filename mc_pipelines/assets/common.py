@@ -60,12 +60,22 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
+def masked_email(value: Any) -> str | None:
+    """`z…@acme-mail.io`: enough to recognise an address in the UI, never the address itself
+    (run metadata lives in the Dagster instance, where no contact data may stay)."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    local, at, domain = str(value).partition("@")
+    return f"{local[:1]}…{at}{domain}"
+
+
 def table_metadata(frame: pd.DataFrame, columns: list[str] | None = None, limit: int = 10) -> MetadataValue:
-    """The first `limit` rows of `frame` as a UI table."""
+    """The first `limit` rows of `frame` as a UI table (emails masked)."""
     columns = [c for c in (columns or list(frame.columns)) if c in frame.columns]
     head = frame.head(limit)[columns]  # rows first: never copy a million-row frame
     schema = TableSchema(columns=[TableColumn(name=c, type=str(head[c].dtype)) for c in columns])
-    records = [TableRecord({c: _cell(v) for c, v in row.items()}) for row in head.to_dict("records")]
+    records = [TableRecord({c: masked_email(v) if "email" in c else _cell(v) for c, v in row.items()})
+               for row in head.to_dict("records")]
     return MetadataValue.table(records=records, schema=schema)
 
 
@@ -76,13 +86,14 @@ def numbers(values: Mapping[str, int | float]) -> dict[str, MetadataValue]:
 
 
 def samples_markdown(rows: list[dict[str, Any]], limit: int = 20) -> MetadataValue:
-    """Error samples with contact ids as a markdown table."""
+    """Error samples with contact ids (emails masked) as a markdown table."""
     if not rows:
         return MetadataValue.md("_none_")
     lines = ["| contact_id | email | outcome | message |", "|---|---|---|---|"]
     for row in rows[:limit]:
         message = str(row.get("message", "")).replace("|", "\\|")[:200]
-        lines.append(f"| {row.get('contact_id')} | {row.get('email')} | {row.get('error_code')} | {message} |")
+        lines.append(f"| {row.get('contact_id')} | {masked_email(row.get('email'))} | "
+                     f"{row.get('error_code')} | {message} |")
     if len(rows) > limit:
         lines.append(f"\n… and {len(rows) - limit} more (see `sync_errors`)")
     return MetadataValue.md("\n".join(lines))
