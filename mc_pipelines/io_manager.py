@@ -1,8 +1,8 @@
-"""Run-scoped storage of the values passed between assets: Parquet for frames, removed at run end.
+"""Run-scoped storage of the values passed between assets: Arrow files for frames, removed at run end.
 
 Contact frames (emails, names, phones) are handed from one step of a run to the next through
 files; none may outlive its run outside the application database (issue 15, "contact data at
-rest"). `RunScopedParquetIOManager` therefore writes every value under
+rest"). `RunScopedArrowIOManager` therefore writes every value under
 `<base_dir>/<run_id>/<asset key>/<partition>` and that directory is removed
 
 - at the end of a run whose steps share one process (the in-process executor: the CLI, the
@@ -14,11 +14,12 @@ rest"). `RunScopedParquetIOManager` therefore writes every value under
   `max_age_hours` (a run killed without monitoring stays "started" for ever).
 
 Format: a frame's Arrow-friendly columns (numbers, booleans, datetimes, categoricals, plain
-strings) go to Parquet with pyarrow (its pandas metadata restores dtypes and the index); columns of
-nested Python values (the merge-field dicts, tag lists, shared between equal cells) go to a
-pickle next to it — converting those to Arrow and back costs several times pickle's time, and
-pickle keeps the sharing of equal cells. Anything else (rare: non-frame outputs) is pickled.
-Measured on the 1M-contact frames: `bench/README.md`.
+strings) go to an Arrow IPC file (Feather v2, uncompressed: pyarrow's pandas metadata restores
+dtypes and the index); columns of nested Python values (the merge-field dicts, tag lists, shared
+between equal cells) go to a pickle next to it — converting those to Arrow and back costs several
+times pickle's time, and pickle keeps the sharing of equal cells. Anything else (rare: non-frame
+outputs) is pickled. Parquet was measured too: its encoding (dictionary pages) costs more than
+the file saves on a local disk read once. Figures: `bench/README.md`.
 
 Inputs are read from the *current* run's directory only: a run that did not compute an upstream
 asset (a single-asset run, a re-execution) gets a `MissingUpstreamError` naming the asset to
@@ -36,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.feather as feather
 from dagster import (
     ConfigurableIOManager,
     DagsterInstance,
@@ -49,7 +50,7 @@ from pydantic import Field, PrivateAttr
 
 from mc_pipelines.errors import FixableError
 
-FRAME_FILE = "frame.parquet"
+FRAME_FILE = "frame.arrow"
 NESTED_FILE = "nested.pickle"
 OBJECT_FILE = "value.pickle"
 ARROW_INFERRED = frozenset({"string", "empty"})
@@ -81,7 +82,7 @@ def _arrow_column(column: pd.Series) -> bool:
 
 
 def write_frame(frame: pd.DataFrame, folder: Path) -> None:
-    """`frame` as Parquet (Arrow-friendly columns) + a pickle of its nested-object columns."""
+    """`frame` as an Arrow IPC file (Arrow-friendly columns) + a pickle of its nested columns."""
     folder.mkdir(parents=True, exist_ok=True)
     names = [str(c) for c in frame.columns]
     if len(set(names)) != len(names) or names != list(frame.columns):
@@ -90,7 +91,7 @@ def write_frame(frame: pd.DataFrame, folder: Path) -> None:
     flat = [c for c in frame.columns if _arrow_column(frame[c])]
     nested = [c for c in frame.columns if c not in set(flat)]
     table = pa.Table.from_pandas(frame[flat] if nested else frame, preserve_index=True)
-    pq.write_table(table, folder / FRAME_FILE, compression="none")
+    feather.write_feather(table, folder / FRAME_FILE, compression="uncompressed")
     if nested:
         _write_pickle({"order": list(frame.columns),
                        "columns": {c: frame[c].tolist() for c in nested}}, folder / NESTED_FILE)
@@ -101,7 +102,7 @@ def read_frame(folder: Path) -> Any:
     if (folder / OBJECT_FILE).exists():
         with open(folder / OBJECT_FILE, "rb") as fh:
             return pickle.load(fh)
-    frame = pq.read_table(folder / FRAME_FILE).to_pandas()
+    frame = feather.read_table(folder / FRAME_FILE).to_pandas()  # writable numpy columns
     if (folder / NESTED_FILE).exists():
         with open(folder / NESTED_FILE, "rb") as fh:
             nested = pickle.load(fh)
@@ -178,9 +179,9 @@ def _steps_share_process(context: InitResourceContext) -> bool:
     return isinstance(config, dict) and "in_process" in config
 
 
-class RunScopedParquetIOManager(ConfigurableIOManager):
-    """Values between assets as Parquet (+ nested columns pickled), under a per-run directory
-    removed when the run ends (see the module docstring)."""
+class RunScopedArrowIOManager(ConfigurableIOManager):
+    """Values between assets as Arrow IPC files (+ nested columns pickled), under a per-run
+    directory removed when the run ends (see the module docstring)."""
 
     base_dir: str | None = Field(
         default=None,
@@ -243,5 +244,5 @@ class RunScopedParquetIOManager(ConfigurableIOManager):
         return read_frame(folder)
 
 
-__all__ = ["MissingUpstreamError", "RunScopedParquetIOManager", "default_base_dir", "read_frame",
+__all__ = ["MissingUpstreamError", "RunScopedArrowIOManager", "default_base_dir", "read_frame",
            "remove_run_frames", "sweep_run_frames", "write_frame", "write_value"]

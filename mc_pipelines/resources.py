@@ -15,7 +15,7 @@ from pydantic import Field
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
-from mc_pipelines.io_manager import RunScopedParquetIOManager
+from mc_pipelines.io_manager import RunScopedArrowIOManager
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.mailchimp.settings import mailchimp_base_url
@@ -83,7 +83,7 @@ class MailchimpResource(ConfigurableResource):
         )
 
 
-def project_resources() -> dict[str, ConfigurableResource | RunScopedParquetIOManager]:
+def project_resources() -> dict[str, ConfigurableResource | RunScopedArrowIOManager]:
     """The resources of the code location: database URL and Fernet key from the environment
     through `EnvVar` (resolved at run launch, never shown as values).
 
@@ -94,6 +94,6 @@ def project_resources() -> dict[str, ConfigurableResource | RunScopedParquetIOMa
     return {
         "app_db": AppDatabase(url=EnvVar(DATABASE_URL_ENV)),
         "mailchimp": MailchimpResource(secret_key=EnvVar(SECRET_KEY_ENV)),
-        # frames between steps: Parquet in a per-run directory removed when the run ends
-        "io_manager": RunScopedParquetIOManager(),
+        # frames between steps: Arrow files in a per-run directory removed when the run ends
+        "io_manager": RunScopedArrowIOManager(),
     }

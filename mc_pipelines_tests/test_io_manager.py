@@ -1,4 +1,4 @@
-"""Contact data at rest: the run-scoped Parquet IO manager.
+"""Contact data at rest: the run-scoped Arrow IO manager.
 
 A real run of the product's `audience_sync_job` (the code location's Definitions, its IO
 manager, the application DB on PostgreSQL, the emulator over HTTP) on an instance rooted at a
@@ -32,7 +32,7 @@ from dagster import (
 from mc_pipelines.automation.run_config import ensure_org_partitions, org_tags, sync_run_config
 from mc_pipelines.automation.run_frames import run_frames_sweeper
 from mc_pipelines.io_manager import (
-    RunScopedParquetIOManager,
+    RunScopedArrowIOManager,
     read_frame,
     write_frame,
 )
@@ -90,7 +90,7 @@ def test_frames_round_trip_with_nested_columns(tmp_path):
         "at": pd.to_datetime(["2026-01-01", None, "2026-01-03"], utc=True),
     }, index=[5, 7, 9])
     write_frame(frame, tmp_path / "f")
-    assert (tmp_path / "f" / "frame.parquet").exists()
+    assert (tmp_path / "f" / "frame.arrow").exists()
     back = read_frame(tmp_path / "f")
     pd.testing.assert_frame_equal(back, frame)
     assert back["merge_fields"].iloc[1] == {"FNAME": "B", "LNAME": "C"}  # not an Arrow struct
@@ -103,19 +103,19 @@ def test_no_contact_email_under_the_instance_after_a_run(home, pg_app_engine, em
         ensure_org_partitions(instance, ["acme"])
         seen: list[str] = []
         # the scan itself can fail: the frames of the run are on disk while it runs
-        original = RunScopedParquetIOManager.handle_output
+        original = RunScopedArrowIOManager.handle_output
 
         def spy(self, context, obj):
             original(self, context, obj)
             seen.extend(files_holding(home, SEEDED))
 
-        RunScopedParquetIOManager.handle_output = spy
+        RunScopedArrowIOManager.handle_output = spy
         try:
             result = execute_job(reconstructable(audience_sync_job), instance=instance,
                                  run_config=sync_run_config(executor={"in_process": {}}),
                                  tags={**org_tags("acme"), "dagster/partition": "acme"})
         finally:
-            RunScopedParquetIOManager.handle_output = original
+            RunScopedArrowIOManager.handle_output = original
         assert result.success
         assert any("run_frames" in s for s in seen), "the run's frames were never on disk"
         audience = [m["email_address"] for m in emulator.dump_list(
@@ -181,7 +181,7 @@ def test_a_killed_runs_files_are_swept_once_it_is_no_longer_in_progress(home, pg
 
 def test_a_single_asset_run_names_the_upstream_it_did_not_compute(home, pg_app_engine, emulator):
     connect_to_emulator(pg_app_engine, emulator, "acme")
-    resources = {**resources_for(pg_app_engine, emulator), "io_manager": RunScopedParquetIOManager()}
+    resources = {**resources_for(pg_app_engine, emulator), "io_manager": RunScopedArrowIOManager()}
     with instance_for_test(temp_dir=str(home)) as instance:
         ensure_org_partitions(instance, ["acme"])
         # the whole graph once (its frames do not outlive it), then audience_sync alone
