@@ -35,6 +35,7 @@ TARGETS = {
     "noop_resync": "≤ 6 s, 0 write calls",
     "cost_growth": "wall and peak RSS per size x changed fraction; 0 writes when nothing changed",
     "validation_1m": "≤ 3 s",
+    "io_manager_1m": "the IO manager's Arrow files no slower than pickle (write + read, 1M rows)",
 }
 
 

@@ -146,3 +146,61 @@ def _growth(cells: list[dict[str, Any]], sizes: list[int]) -> dict[str, Any]:
                               "memory_ratio": round(row[big]["peak_rss_mb"] / max(row[small]["peak_rss_mb"], 1), 2)})
         out[f"{fraction:g}"] = steps
     return out
+
+
+def io_formats(ctx: BenchContext, result: ScenarioResult) -> None:
+    """The run's frames at rest: the IO manager's Arrow files vs pickle (the default fs IO
+    manager's format) for the 1M-row source and cohort frames, write + read, and what encrypting
+    the pickle with the project's Fernet key would add (the other way to keep data at rest)."""
+    import pickle
+    import tempfile
+    from pathlib import Path
+
+    import pandas as pd
+    from cryptography.fernet import Fernet
+
+    from mc_pipelines.bench.scenarios import Check
+    from mc_pipelines.io_manager import read_frame, write_frame
+    from mc_pipelines.store.contacts import CONTACT_COLUMNS
+    from mc_pipelines.sync.cohort import build_cohort
+
+    n = result.size
+    columns = data.contact_columns("io", n, 0, seed=7, clean=True)
+    source = pd.DataFrame(dict(zip(data.CONTACT_COPY_COLUMNS, columns, strict=True)))
+    shared: dict[str, list[str]] = {}
+    source["tags"] = [shared.setdefault(t, __import__("json").loads(t)) for t in source["tags"]]
+    for col in ("created_at", "updated_at"):
+        source[col] = pd.to_datetime(source[col])
+    source = source[CONTACT_COLUMNS]
+    frames = {"source_contacts": source, "consented_contacts": build_cohort(source).cohort}
+    fernet = Fernet(Fernet.generate_key())
+    figures: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="mc-bench-io-") as tmp:
+        for name, frame in frames.items():
+            folder = Path(tmp) / name
+            t0 = time.perf_counter()
+            blob = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
+            (Path(tmp) / f"{name}.pickle").write_bytes(blob)
+            t1 = time.perf_counter()
+            pickle.loads((Path(tmp) / f"{name}.pickle").read_bytes())
+            t2 = time.perf_counter()
+            write_frame(frame, folder)
+            t3 = time.perf_counter()
+            back = read_frame(folder)
+            t4 = time.perf_counter()
+            fernet.decrypt(fernet.encrypt(blob))
+            t5 = time.perf_counter()
+            pd.testing.assert_frame_equal(back, frame)
+            figures[name] = {"rows": len(frame), "pickle_seconds": round(t2 - t0, 2),
+                             "arrow_seconds": round(t4 - t2, 2),
+                             "pickle_write_read": [round(t1 - t0, 2), round(t2 - t1, 2)],
+                             "arrow_write_read": [round(t3 - t2, 2), round(t4 - t3, 2)],
+                             "pickle_mb": round(len(blob) / 2**20),
+                             "arrow_mb": round(sum(p.stat().st_size for p in folder.iterdir()) / 2**20),
+                             "fernet_seconds": round(t5 - t4, 2)}
+    pickle_total = sum(f["pickle_seconds"] for f in figures.values())
+    arrow_total = sum(f["arrow_seconds"] for f in figures.values())
+    result.checks.append(Check("Arrow write+read ÷ pickle write+read", round(arrow_total / pickle_total, 2),
+                               "<=", 1, "x"))
+    result.details = {"frames": figures, "measured": "write then read of each frame, on local "
+                      "disk, in this process; fernet = encrypt + decrypt of the pickled bytes"}

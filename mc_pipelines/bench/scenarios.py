@@ -449,6 +449,13 @@ def initial_load_1m(ctx: BenchContext) -> ScenarioResult:
     return result
 
 
+def io_manager_1m(ctx: BenchContext) -> ScenarioResult:
+    """The IO manager's format vs pickle on 1M-row frames (`scale.io_formats`)."""
+    result = ScenarioResult("io_manager_1m", ctx.sizes["validation_1m"])
+    scale.io_formats(ctx, result)
+    return result
+
+
 def cost_growth(ctx: BenchContext) -> ScenarioResult:
     """Wall time and peak RSS per (size, changed fraction) cell (`scale.cost_growth`)."""
     n = ctx.sizes["cost_growth"]
@@ -505,6 +512,7 @@ SCENARIOS: dict[str, Callable[[BenchContext], ScenarioResult]] = {
     "noop_resync": noop_resync,
     "cost_growth": cost_growth,
     "validation_1m": validation_1m,
+    "io_manager_1m": io_manager_1m,
 }
 
 
