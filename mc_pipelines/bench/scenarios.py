@@ -154,6 +154,7 @@ def _run_summary(run: dict[str, Any]) -> dict[str, Any]:
         "startup_seconds": run["startup_seconds"], "process_seconds": run["process_seconds"],
         "steps_seconds": run["steps"],
         "peak_rss_mb": round(run["peak_rss_bytes"] / 2**20),
+        "ru_maxrss_mb": round(run["ru_maxrss_bytes"] / 2**20),
         "emulator_peak_rss_mb": round(run["emulator_peak_rss_bytes"] / 2**20),
         "mailchimp_calls": int(sync.get("mailchimp_calls", 0)),
         "mailchimp_write_calls": int(sync.get("mailchimp_write_calls", 0)),
