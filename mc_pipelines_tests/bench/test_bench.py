@@ -12,7 +12,8 @@ from mc_pipelines.bench import SCENARIO_NAMES
 from mc_pipelines.bench.report import run_bench, table, write_report
 from mc_pipelines.cli import main
 
-TINY = {"per_member_baseline": 20, "api_bound": 600, "incremental_1m": 300, "validation_1m": 400}
+TINY = {"per_member_baseline": 20, "api_bound": 600, "initial_load_1m": 300, "incremental_1m": 300,
+        "cost_growth": 50, "validation_1m": 400}
 
 
 def _check(scenario: dict, name: str) -> dict:
