@@ -12,7 +12,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.data/dagster_home
 $(STAMP): pyproject.toml mailchimp_emulator/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ./mailchimp_emulator -e '.[dev,celery]'
+	$(BIN)/pip install --quiet -e ./mailchimp_emulator -e '.[dev,celery,bench]'
 	touch $(STAMP)
 
 ## make demo: the main job — seed, start the emulator, connect, sync every demo org, summary

@@ -196,6 +196,18 @@ class Stats:
         self.max_concurrency = 0
         self.faults = {"throttle": 0, "error": 0, "drop": 0, "ack_loss": 0, "limit": 0}
         self.batch_operations = 0
+        # per route: [first request arrived, last answer sent] (epoch seconds), answers, members
+        self.timing: dict[str, list[float]] = {}
+
+    def time(self, route: str, started: float, ended: float, members: int) -> None:
+        """Record one answered request's span (what a benchmark's API phase is measured from)."""
+        span = self.timing.get(route)
+        if span is None:
+            self.timing[route] = [started, ended, 1, members]
+        else:
+            span[0], span[1] = min(span[0], started), max(span[1], ended)
+            span[2] += 1
+            span[3] += members
 
     def record(self, route: str, status: str, write: bool) -> None:
         """Count one finished request."""
@@ -214,4 +226,6 @@ class Stats:
             "max_concurrency": self.max_concurrency,
             "faults": dict(self.faults),
             "batch_operations": self.batch_operations,
+            "timing": {k: {"first_start": v[0], "last_end": v[1], "calls": int(v[2]),
+                           "members": int(v[3])} for k, v in self.timing.items()},
         }

@@ -27,6 +27,7 @@ from mc_pipelines.automation.freshness import FRESHNESS_CHECKS, freshness_sensor
 from mc_pipelines.automation.housekeeping import HOUSEKEEPING_JOBS
 from mc_pipelines.automation.jobs import JOBS
 from mc_pipelines.automation.org_executor import project_executor
+from mc_pipelines.automation.run_frames import RUN_FRAMES_SENSORS
 from mc_pipelines.automation.schedules import SCHEDULES
 from mc_pipelines.automation.sensors import SENSORS
 from mc_pipelines.automation.sheet_import import IMPORT_JOBS
@@ -41,7 +42,7 @@ defs = Definitions(
     asset_checks=[*load_asset_checks_from_modules(ASSET_MODULES), *FRESHNESS_CHECKS],
     jobs=[*JOBS, *ERASURE_JOBS, *HOUSEKEEPING_JOBS, *TAG_JOBS, *IMPORT_JOBS],
     schedules=SCHEDULES,
-    sensors=[*SENSORS, freshness_sensor],
+    sensors=[*SENSORS, freshness_sensor, *RUN_FRAMES_SENSORS],
     resources=project_resources(),
     # steps in the run worker unless a run's config selects multiprocess (automation/executor.py),
     # or dagster-celery's executor with MC_EXECUTOR=celery; either holds the org's lock for the

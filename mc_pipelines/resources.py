@@ -19,6 +19,7 @@ from pydantic import Field
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
+from mc_pipelines.io_manager import RunScopedArrowIOManager
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.mailchimp.redact import install_redaction_filter, redact_text, register_secret
@@ -146,7 +147,7 @@ class AlertWebhook(ConfigurableResource):
         return True
 
 
-def project_resources() -> dict[str, ConfigurableResource]:
+def project_resources() -> dict[str, ConfigurableResource | RunScopedArrowIOManager]:
     """The resources of the code location: database URL and Fernet key from the environment
     through `EnvVar` (resolved at run launch, never shown as values).
 
@@ -159,4 +160,6 @@ def project_resources() -> dict[str, ConfigurableResource]:
         "app_db": AppDatabase(url=EnvVar(DATABASE_URL_ENV)),
         "mailchimp": MailchimpResource(secret_key=EnvVar(SECRET_KEY_ENV)),
         "alerts": AlertWebhook(url=EnvVar(ALERT_WEBHOOK_URL_ENV)),
+        # frames between steps: Arrow files in a per-run directory removed when the run ends
+        "io_manager": RunScopedArrowIOManager(),
     }

@@ -13,6 +13,7 @@ from pydantic import Field
 from mc_pipelines.actions.erasure import erase_contact
 from mc_pipelines.automation.run_config import run_config_dict
 from mc_pipelines.errors import OperationError
+from mc_pipelines.io_manager import sweep_run_frames
 from mc_pipelines.resources import AppDatabase, MailchimpResource
 from mc_pipelines.store.connections import UnknownOrgError
 
@@ -39,7 +40,10 @@ def erase_contact_op(context: OpExecutionContext, config: ErasureConfig, app_db:
     except (OperationError, UnknownOrgError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
     detail = outcome.audit_detail()
+    # whatever finished or killed runs left between steps goes too (running runs remove theirs)
+    swept = sweep_run_frames(context.instance)
     context.add_output_metadata({
+        "run_files_swept": MetadataValue.int(len(swept)),
         "outcome": MetadataValue.text(outcome.outcome),
         "audiences": MetadataValue.json(detail["audiences"]),
         "removed": MetadataValue.json(detail["removed"]),

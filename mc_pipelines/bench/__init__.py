@@ -9,5 +9,5 @@ sync graph in a fresh process, like a Dagster run worker, with its peak memory),
 
 # In the order they run (scenarios.SCENARIOS has one function per name); kept here so the CLI
 # can list them without importing pandas.
-SCENARIO_NAMES = ("per_member_baseline", "api_bound", "incremental_1m", "noop_resync",
-                  "validation_1m")
+SCENARIO_NAMES = ("per_member_baseline", "api_bound", "initial_load_1m", "incremental_1m",
+                  "noop_resync", "cost_growth", "validation_1m", "io_manager_1m")

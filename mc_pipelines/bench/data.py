@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from mc_pipelines.bench.environment import BenchEnvironment
 from mc_pipelines.actions.connections import connect_org
+from mc_pipelines.bench.environment import BenchEnvironment
 from mc_pipelines.store import cursors
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.store.connections import get_connection

@@ -51,3 +51,13 @@ def load_average() -> list[float] | None:
     if not hasattr(os, "getloadavg"):
         return None
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def uptime() -> str | None:
+    """`uptime`'s line (the load other work puts on the shared cores, as a person reads it)."""
+    import subprocess
+
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -10,8 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mc_pipelines.bench.environment import MAX_CONNECTIONS, BenchEnvironment
-from mc_pipelines.bench.machine import load_average, machine_info
+from mc_pipelines.bench.charts import write_charts
+from mc_pipelines.bench.environment import (
+    LATENCY_MS,
+    MAX_CONNECTIONS,
+    PER_MEMBER_MS,
+    BenchEnvironment,
+)
+from mc_pipelines.bench.machine import load_average, machine_info, uptime
 from mc_pipelines.bench.scenarios import (
     FULL_SIZES,
     QUICK_SIZES,
@@ -22,19 +28,24 @@ from mc_pipelines.bench.scenarios import (
 )
 
 TARGETS = {
-    "per_member_baseline": "batched ≥ 50x the per-member loop's contacts/s",
-    "api_bound": "API phase ≤ 1.25 x the latency bound",
-    "incremental_1m": "≤ 30 s, ≤ 2 GB, write calls = minimal 500-row calls",
-    "noop_resync": "0 write calls",
+    "per_member_baseline": "batched ≥ 50x the per-member loop's contacts/s (naive batching beside)",
+    "api_bound": "API phase ≤ 1.10 x the latency bound (/batches route beside)",
+    "initial_load_1m": "≤ 60 s, ≤ 1.5 GB, API phase ≤ 1.15 x its latency bound",
+    "incremental_1m": "≤ 10 s, ≤ 1 GB, write calls = minimal 500-row calls",
+    "noop_resync": "≤ 6 s, 0 write calls",
+    "cost_growth": "wall and peak RSS per size x changed fraction; 0 writes when nothing changed",
     "validation_1m": "≤ 3 s",
+    "io_manager_1m": "the IO manager's Arrow files no slower than pickle (write + read, 1M rows)",
 }
 
 
 def run_bench(names: Iterable[str] | None = None, *, quick: bool = False,
               sizes: dict[str, int] | None = None, profile_dir: Path | None = None,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              log: Callable[[str], None] = print,
+              progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run the scenarios (all, in the canonical order, by default) in one environment; the
-    report as a dict (see `bench/README.md` for its shape)."""
+    report as a dict (see `bench/README.md` for its shape). `progress` gets the report so far
+    after each scenario (a long run interrupted still leaves its figures)."""
     selected = [n for n in SCENARIOS if names is None or n in set(names)]
     unknown = sorted(set(names or ()) - set(SCENARIOS))
     if unknown:
@@ -43,36 +54,44 @@ def run_bench(names: Iterable[str] | None = None, *, quick: bool = False,
     started = time.perf_counter()
     started_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     machine = machine_info()
+    machine["uptime"] = uptime()
     results: dict[str, ScenarioResult] = {}
+    latency = {"latency_ms": LATENCY_MS, "per_member_ms": PER_MEMBER_MS, "max_connections": MAX_CONNECTIONS}
+
+    def report() -> dict[str, Any]:
+        return {
+            "generated_at": started_at,
+            "command": "mc-pipelines bench" + (" --quick" if quick else "")
+                       + "".join(f" --scenario {n}" for n in selected if names is not None),
+            "quick": quick,
+            "profiled": profile_dir is not None,
+            "sizes": {n: chosen_sizes[n] for n in chosen_sizes if n in selected},
+            "duration_seconds": round(time.perf_counter() - started, 1),
+            "machine": machine,
+            "load_average_after": load_average(),
+            "uptime_after": uptime(),
+            "emulator": {"mode": "process", **latency},
+            "targets": {n: TARGETS[n] for n in selected},
+            "all_met": all(r.met for r in results.values()) and len(results) == len(selected),
+            "scenarios": {n: r.as_dict() for n, r in results.items()},
+        }
+
     with BenchEnvironment() as env:
         ctx = BenchContext(env, chosen_sizes, quick=quick, log=log, profile_dir=profile_dir)
         log(f"bench: {', '.join(selected)} ({'quick' if quick else 'full'} sizes) on "
             f"{machine['cores_logical']} cores, {machine['memory_gb']} GB; load {load_average()}")
         for name in selected:
-            log(f"- {name} (N = {chosen_sizes.get(name, chosen_sizes['incremental_1m']):,}) …")
+            log(f"- {name} (N = {chosen_sizes.get(name, chosen_sizes['incremental_1m']):,}) … "
+                f"[{uptime()}]")
             result = run_scenario(ctx, name)
             results[name] = result
             status = "error: " + result.error if result.error else ("met" if result.met else "NOT met")
             log(f"  {status} in {result.seconds:.0f} s: " + "; ".join(
                 f"{c.name} {_fmt(c.value)} {c.unit} (target {c.op} {_fmt(c.target)} {c.unit})"
                 for c in result.checks))
-        latency = {"latency_ms": env.latency_ms, "per_member_ms": env.per_member_ms,
-                   "max_connections": MAX_CONNECTIONS}
-    return {
-        "generated_at": started_at,
-        "command": "mc-pipelines bench" + (" --quick" if quick else "")
-                   + "".join(f" --scenario {n}" for n in selected if names is not None),
-        "quick": quick,
-        "profiled": profile_dir is not None,
-        "sizes": {n: chosen_sizes[n] for n in chosen_sizes if n in selected},
-        "duration_seconds": round(time.perf_counter() - started, 1),
-        "machine": machine,
-        "load_average_after": load_average(),
-        "emulator": {"mode": "process", **latency},
-        "targets": {n: TARGETS[n] for n in selected},
-        "all_met": all(r.met for r in results.values()),
-        "scenarios": {n: r.as_dict() for n, r in results.items()},
-    }
+            if progress is not None:
+                progress(report())
+    return report()
 
 
 def _fmt(value: float) -> str:
@@ -90,7 +109,8 @@ def table(report: dict[str, Any]) -> str:
         f"{report['duration_seconds']:.0f} s",
         "",
         f"Machine: {m['cores_logical']} cores ({m['cpu']}), {m['memory_gb']} GB; load average "
-        f"{m['load_average']} at start, {report['load_average_after']} at the end. Python "
+        f"{m['load_average']} at start, {report['load_average_after']} at the end "
+        f"(`uptime`: {m.get('uptime')!r} → {report.get('uptime_after')!r}). Python "
         f"{m['python']}, dagster {v.get('dagster')}, pandas {v.get('pandas')}, pandera "
         f"{v.get('pandera')}. Emulator in its own process: {report['emulator']['latency_ms']:g} ms "
         f"per call + {report['emulator']['per_member_ms']:g} ms per member of a bulk call, "
@@ -140,6 +160,26 @@ def _highlights(report: dict[str, Any]) -> list[str]:
                    f"{run['mailchimp_calls']} calls in all; CPU {run['cpu_seconds']} s; steps "
                    f"{run['steps_seconds']}; emulator RSS {run['emulator_peak_rss_mb']} MB (not "
                    f"counted).")
+    if (s := sc.get("api_bound")) and not s["error"] and (b := s["details"].get("batches_route")):
+        out.append(f"- /batches route, same {b['contacts']:,} creates as {b['operations']} batch-subscribe "
+                   f"operations: {b['seconds']} s vs bound {b['bound_seconds']} s ({b['ratio']}x); "
+                   f"direct: {s['details']['api_phase_seconds']} s.")
+    if (s := sc.get("per_member_baseline")) and not s["error"] and (nb := s["details"].get("naive_batching")):
+        out.append(f"- naive batching (batch subscribe 500, update_existing, sequential): "
+                   f"{nb['contacts_per_second']:,} contacts/s ({nb['seconds']} s).")
+    if (s := sc.get("initial_load_1m")) and not s["error"]:
+        d, run = s["details"], s["details"]["run"]
+        out.append(f"- initial_load_1m: {d['api']['members']:,} created in {d['api']['calls']} calls; API "
+                   f"phase {d['api']['api_phase_seconds']} s vs bound {d['api']['bound_seconds']} s; "
+                   f"steps {run['steps_seconds']}; CPU {run['cpu_seconds']} s.")
+    if (s := sc.get("cost_growth")) and s["details"].get("cells"):
+        out.append("")
+        out.append("| contacts | changed | wall s | peak RSS MB | write calls |")
+        out.append("|---:|---:|---:|---:|---:|")
+        for c in sorted(s["details"]["cells"], key=lambda c: (c["contacts"], c["fraction"])):
+            out.append(f"| {c['contacts']:,} | {c['fraction']:.1%} | {c['wall_seconds']:.1f} | "
+                       f"{c['peak_rss_mb']:,} | {c['write_calls']} |")
+        out.append("")
     if (s := sc.get("noop_resync")) and not s["error"]:
         run = s["details"]["run"]
         out.append(f"- noop_resync: {run['wall_seconds']} s, {run['mailchimp_calls']} calls "
@@ -147,10 +187,17 @@ def _highlights(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def write_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    """`out` (JSON) and the table next to it (`.md`)."""
+def write_report(report: dict[str, Any], out: Path, *, charts: bool = True) -> tuple[Path, Path]:
+    """`out` (JSON), the table next to it (`.md`) and, with `charts`, the PNG charts."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     md = out.with_suffix(".md")
-    md.write_text(table(report), encoding="utf-8")
+    pngs = write_charts(report, out.parent) if charts else []
+    if pngs:
+        report["charts"] = [p.name for p in pngs]
+        out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = table(report)
+    if pngs:
+        text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
+    md.write_text(text, encoding="utf-8")
     return out, md

@@ -32,7 +32,8 @@ def cmd_bench(scenario: tuple[str, ...], quick: bool, out: str, profile: str | N
     from mc_pipelines.bench.report import run_bench, table, write_report
 
     report = run_bench(list(scenario) or None, quick=quick,
-                       profile_dir=Path(profile) if profile else None)
+                       profile_dir=Path(profile) if profile else None,
+                       progress=lambda partial: write_report(partial, Path(out), charts=False))
     json_path, md = write_report(report, Path(out))
     print()
     print(table(report))

@@ -100,10 +100,12 @@ class AudiencePusher:
                                      "email": email, "error_code": code, "message": message})
 
     async def _each_chunk(self, rows: pd.DataFrame,
-                          handler: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
+                          handler: Callable[[pd.DataFrame], Awaitable[None]]) -> None:
+        """`handler` on each slice of ≤ batch_size rows (a view of `rows`: each handler turns only
+        its own slice into records, when it runs — a million-row plan is never one list of
+        dicts)."""
         if len(rows):
-            await asyncio.gather(*[handler(part) for part in chunk(rows.to_dict("records"),
-                                                                    self.batch_size)])
+            await asyncio.gather(*[handler(part) for part in chunk(rows, self.batch_size)])
 
     async def _announce(self, rows: list[dict[str, Any]], intent: str, at: Any,
                         extra: Sequence[str] = ()) -> None:
@@ -173,16 +175,19 @@ class AudiencePusher:
     async def create(self, creates: pd.DataFrame) -> None:
         """New members by batch subscribe (update_existing false, status subscribed).
 
-        Each chunk's intents are recorded just before that chunk is sent, and only as many chunks
-        are in flight as the client has connections: a run killed mid-create leaves a few chunks
-        to read back (B5), not the whole plan (which would cost the next run one GET a member)."""
+        Each chunk's intents are recorded just before that chunk is sent, and at most twice as
+        many chunks are announced as the client has connections (the next chunks' intents are
+        written while the others are on the wire, so the connections never wait for the
+        database): a run killed mid-create leaves a few chunks to read back (B5), not the whole
+        plan (which would cost the next run one GET a member)."""
         if creates.empty:
             return
         self.absent.update(creates["subscriber_hash"])
-        gate = asyncio.Semaphore(max(1, int(getattr(self.client, "max_connections", 8))))
+        gate = asyncio.Semaphore(2 * max(1, int(getattr(self.client, "max_connections", 8))))
 
-        async def send(part: list[dict[str, Any]]) -> None:
+        async def send(rows: pd.DataFrame) -> None:
             async with gate:
+                part = rows.to_dict("records")
                 at = utcnow().replace(microsecond=0)
                 await self._save([{"subscriber_hash": r["subscriber_hash"], "contact_id": int(r["contact_id"]),
                                    "email": r["email"], "ownership": lc.NO_MEMBER, "status": lc.UNKNOWN,

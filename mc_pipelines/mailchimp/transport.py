@@ -69,6 +69,9 @@ logger = logging.getLogger("mc_pipelines.mailchimp")
 
 T = TypeVar("T")
 
+# Answers at least this large are decoded in a worker thread (see `_call`).
+DECODE_IN_THREAD_BYTES = 256 * 1024
+
 # Transport failures worth retrying, and those that prove the request was never sent.
 _RETRYABLE_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -404,7 +407,11 @@ class Transport:
                     if meta is not None:
                         meta["ambiguous"] = ambiguous
                     try:
-                        return decode(raw)
+                        if len(raw) < DECODE_IN_THREAD_BYTES:
+                            return decode(raw)
+                        # a large answer (a page of members, a batch result) is decoded off the
+                        # event loop, which meanwhile sends requests and reads other answers
+                        return await asyncio.to_thread(decode, raw)
                     except ValueError:
                         error: MailchimpError = ServerError(
                             status=response.status_code,

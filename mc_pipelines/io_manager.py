@@ -1,0 +1,248 @@
+"""Run-scoped storage of the values passed between assets: Arrow files for frames, removed at run end.
+
+Contact frames (emails, names, phones) are handed from one step of a run to the next through
+files; none may outlive its run outside the application database (issue 15, "contact data at
+rest"). `RunScopedArrowIOManager` therefore writes every value under
+`<base_dir>/<run_id>/<asset key>/<partition>` and that directory is removed
+
+- at the end of a run whose steps share one process (the in-process executor: the CLI, the
+  bench, a run worker configured so) when the IO manager is torn down — success or failure;
+- by `sweep_run_frames` for every other run: the `run_frames_sweeper` sensor calls it every
+  minute (and so does each new run as it starts, and a GDPR erasure): it removes the directory of
+  every run that is no longer in progress (finished, failed, canceled, killed and marked failed
+  by run monitoring, or unknown to the instance) and of any run whose files are older than
+  `max_age_hours` (a run killed without monitoring stays "started" for ever).
+
+Format: a frame's Arrow-friendly columns (numbers, booleans, datetimes, categoricals, plain
+strings) go to an Arrow IPC file (Feather v2, uncompressed: pyarrow's pandas metadata restores
+dtypes and the index); columns of nested Python values (the merge-field dicts, tag lists, shared
+between equal cells) go to a pickle next to it — converting those to Arrow and back costs several
+times pickle's time, and pickle keeps the sharing of equal cells. Anything else (rare: non-frame
+outputs) is pickled. Parquet was measured too: its encoding (dictionary pages) costs more than
+the file saves on a local disk read once. Figures: `bench/README.md`.
+
+Inputs are read from the *current* run's directory only: a run that did not compute an upstream
+asset (a single-asset run, a re-execution) gets a `MissingUpstreamError` naming the asset to
+materialize with it, never another run's (possibly stale) output.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as feather
+from dagster import (
+    ConfigurableIOManager,
+    DagsterInstance,
+    Failure,
+    InitResourceContext,
+    InputContext,
+    OutputContext,
+)
+from pydantic import Field, PrivateAttr
+
+from mc_pipelines.errors import FixableError
+
+FRAME_FILE = "frame.arrow"
+NESTED_FILE = "nested.pickle"
+OBJECT_FILE = "value.pickle"
+ARROW_INFERRED = frozenset({"string", "empty"})
+RUN_FRAMES_DIR = "run_frames"
+
+
+class MissingUpstreamError(FixableError, Failure):
+    """An input whose upstream asset was not computed in this run (its value never outlives the
+    run that computed it). A step `Failure` that is never retried: retrying cannot bring it back."""
+
+    def __init__(self, message: str) -> None:
+        Failure.__init__(self, description=message, allow_retries=False)
+
+
+def default_base_dir() -> Path:
+    """`$DAGSTER_HOME/storage/run_frames` (or a folder under the temp dir without DAGSTER_HOME)."""
+    home = os.environ.get("DAGSTER_HOME")
+    root = Path(home) / "storage" if home else Path(os.environ.get("TMPDIR", "/tmp")) / "mc_pipelines"
+    return root / RUN_FRAMES_DIR
+
+
+# ---- the format ----------------------------------------------------------------------------------
+
+
+def _arrow_column(column: pd.Series) -> bool:
+    if column.dtype != object:
+        return True
+    return pd.api.types.infer_dtype(column, skipna=True) in ARROW_INFERRED
+
+
+def write_frame(frame: pd.DataFrame, folder: Path) -> None:
+    """`frame` as an Arrow IPC file (Arrow-friendly columns) + a pickle of its nested columns."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [str(c) for c in frame.columns]
+    if len(set(names)) != len(names) or names != list(frame.columns):
+        _write_pickle(frame, folder / OBJECT_FILE)  # odd column labels: keep the frame whole
+        return
+    flat = [c for c in frame.columns if _arrow_column(frame[c])]
+    nested = [c for c in frame.columns if c not in set(flat)]
+    table = pa.Table.from_pandas(frame[flat] if nested else frame, preserve_index=True)
+    feather.write_feather(table, folder / FRAME_FILE, compression="uncompressed")
+    if nested:
+        _write_pickle({"order": list(frame.columns),
+                       "columns": {c: frame[c].tolist() for c in nested}}, folder / NESTED_FILE)
+
+
+def read_frame(folder: Path) -> Any:
+    """The value `write_frame`/`write_value` stored in `folder`."""
+    if (folder / OBJECT_FILE).exists():
+        with open(folder / OBJECT_FILE, "rb") as fh:
+            return pickle.load(fh)
+    frame = feather.read_table(folder / FRAME_FILE).to_pandas()  # writable numpy columns
+    if (folder / NESTED_FILE).exists():
+        with open(folder / NESTED_FILE, "rb") as fh:
+            nested = pickle.load(fh)
+        for name, values in nested["columns"].items():
+            frame[name] = pd.Series(values, index=frame.index, dtype=object)
+        frame = frame[nested["order"]]
+    return frame
+
+
+def write_value(value: Any, folder: Path) -> None:
+    """Any output: frames through `write_frame`, other values pickled."""
+    if isinstance(value, pd.DataFrame):
+        write_frame(value, folder)
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_pickle(value, folder / OBJECT_FILE)
+
+
+def _write_pickle(value: Any, path: Path) -> None:
+    with open(path, "wb") as fh:
+        pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+# ---- run scoping -------------------------------------------------------------------------------
+
+
+def remove_run_frames(base_dir: Path, run_id: str) -> bool:
+    """Delete one run's directory; True when there was one."""
+    folder = base_dir / run_id
+    if not folder.exists():
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return not folder.exists()
+
+
+def sweep_run_frames(instance: DagsterInstance, base_dir: Path | None = None, *,
+                     max_age_hours: float = 24.0, keep: str | None = None) -> list[str]:
+    """Remove the directories of runs no longer in progress (or older than `max_age_hours`);
+    `keep` is a run never removed (the caller's own). Returns the run ids removed."""
+    base = base_dir or default_base_dir()
+    if not base.is_dir():
+        return []
+    removed = []
+    cutoff = time.time() - max_age_hours * 3600
+    for folder in base.iterdir():
+        run_id = folder.name
+        if run_id == keep or not folder.is_dir():
+            continue
+        run = instance.get_run_by_id(run_id)
+        stale = _newest_mtime(folder) < cutoff
+        if (run is None or run.is_finished or stale) and remove_run_frames(base, run_id):
+            removed.append(run_id)
+    return removed
+
+
+def _newest_mtime(folder: Path) -> float:
+    newest = folder.stat().st_mtime
+    for path in folder.rglob("*"):
+        try:
+            newest = max(newest, path.stat().st_mtime)
+        except FileNotFoundError:
+            continue
+    return newest
+
+
+def _steps_share_process(context: InitResourceContext) -> bool:
+    """True when every step of the run runs in this process (in-process executor): the IO
+    manager's teardown is then the end of the run."""
+    run = context.dagster_run
+    if run is None:
+        return False
+    execution = (run.run_config or {}).get("execution") or {}
+    config = execution.get("config") if isinstance(execution, dict) else None
+    return isinstance(config, dict) and "in_process" in config
+
+
+class RunScopedArrowIOManager(ConfigurableIOManager):
+    """Values between assets as Arrow IPC files (+ nested columns pickled), under a per-run
+    directory removed when the run ends (see the module docstring)."""
+
+    base_dir: str | None = Field(
+        default=None,
+        description="Root of the run directories; empty → $DAGSTER_HOME/storage/run_frames. Local "
+        "disk shared by every step process of a run (one host).")
+    max_age_hours: float = Field(
+        default=24.0, gt=0,
+        description="Run directories older than this are removed even if the run still shows as "
+        "in progress (a killed run without run monitoring).")
+    _remove_at_teardown: bool = PrivateAttr(default=False)
+
+    @property
+    def root(self) -> Path:
+        """Where the run directories live."""
+        return Path(self.base_dir) if self.base_dir else default_base_dir()
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Sweep what finished or killed runs left; note whether teardown ends the run."""
+        self._remove_at_teardown = _steps_share_process(context)
+        if context.instance is not None:
+            sweep_run_frames(context.instance, self.root, max_age_hours=self.max_age_hours,
+                             keep=context.run_id)
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        """End of an in-process run (success or failure): its directory goes."""
+        if self._remove_at_teardown and context.run_id:
+            remove_run_frames(self.root, context.run_id)
+
+    def _folder(self, run_id: str, context: OutputContext | InputContext) -> Path:
+        if context.has_asset_key:
+            folder = self.root / run_id / Path(*context.asset_key.path)
+        elif isinstance(context, InputContext):
+            upstream = context.upstream_output
+            assert upstream is not None, "an op input without an upstream output"
+            folder = self.root / run_id / upstream.step_key / upstream.name
+        else:
+            folder = self.root / run_id / context.step_key / context.name
+        if context.has_asset_partitions:
+            folder = folder / "__".join(context.asset_partition_keys)
+        return folder
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        """Write the value under this run's directory (None: nothing to keep)."""
+        if obj is None:
+            return
+        write_value(obj, self._folder(context.run_id, context))
+
+    def load_input(self, context: InputContext) -> Any:
+        """Read the upstream value this run computed; a clear error when it did not."""
+        upstream = context.upstream_output
+        run_id = context.run_id if upstream is None else upstream.run_id
+        folder = self._folder(run_id, context)  # the input context names the upstream asset
+        if not folder.exists():
+            name = context.asset_key.to_user_string() if context.has_asset_key else context.name
+            raise MissingUpstreamError(
+                f"input {name!r} was not computed in this run: values passed between assets hold "
+                f"contact data and are removed when the run that computed them ends. Materialize "
+                f"{name!r} in the same run (run the audience_sync_job, or select {name!r} and its "
+                f"downstream assets together) instead of reusing an earlier run's output.")
+        return read_frame(folder)
+
+
+__all__ = ["MissingUpstreamError", "RunScopedArrowIOManager", "default_base_dir", "read_frame",
+           "remove_run_frames", "sweep_run_frames", "write_frame", "write_value"]
