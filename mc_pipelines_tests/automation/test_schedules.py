@@ -68,14 +68,13 @@ def test_hourly_pull_runs_every_enabled_org_and_only_the_pull(instance, app_engi
     connect_stub(app_engine, "globex", auto_sync=False)  # no auto_sync: its opt-outs still come back
     connect_stub(app_engine, "initech", enabled=False)  # hooli: never connected
     tick = TICK.replace(hour=9, minute=30)
+    from mc_pipelines.definitions import defs  # (resolved while the instance is live)
 
     requests = evaluate(hourly_member_status_pull, instance, app_engine, tick)
     assert [(r.partition_key, r.run_key, r.tags) for r in requests] == [
         ("acme", "status-2026-05-02T09:30-acme", {"org": "acme"}),
         ("globex", "status-2026-05-02T09:30-globex", {"org": "globex"})]
     assert hourly_member_status_pull.job_name == "member_status_pull_job"
-    from mc_pipelines.definitions import defs
-
     job = defs.resolve_job_def("member_status_pull_job")
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {"mailchimp_member_status"}
     later = evaluate(hourly_member_status_pull, instance, app_engine, tick + timedelta(hours=1))
@@ -113,7 +112,7 @@ def test_definitions_carry_the_automation(instance):
     assert {s.name: s.default_status for s in defs.sensors} == {
         name: DefaultSensorStatus.RUNNING for name in (
             "org_partitions_sensor", "sync_requests_sensor", "run_failure_alert", "check_failure_alert",
-            "freshness_sensor")}
+            "freshness_sensor", "run_frames_sweeper")}
     # every schedule picks its orgs from the connection flags, so every one is on by default
     assert {s.name: (s.cron_schedule, s.default_status) for s in defs.schedules} == {
         "daily_audience_sync": ("0 5 * * *", DefaultScheduleStatus.RUNNING),
