@@ -114,7 +114,8 @@ def _suffix(call: Call) -> str:
                             "the contacts export as CSV or XLSX")
     if call.content_type in SUFFIXES:
         return SUFFIXES[call.content_type]
-    raise WorkbookError(f"cannot tell the file's format from Content-Type {call.content_type!r}: "
+    raise WorkbookError(f"cannot tell the format of the file from Content-Type "
+                        f"{call.content_type[:100]!r}: "
                         f"send Content-Type {CSV} or {XLSX}, or give ?filename=NAME.csv|.xlsx")
 
 
