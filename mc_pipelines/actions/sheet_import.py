@@ -46,7 +46,13 @@ from mc_pipelines.sync.desired import desired_members
 from mc_pipelines.sync.emails import normalise_emails, subscriber_hashes
 from mc_pipelines.sync.scope import sync_scope
 from mc_pipelines.sync.segments import segment_membership
-from mc_pipelines.sync.sheet_plan import REASONS, ImportContext, ImportPlan, plan_import
+from mc_pipelines.sync.sheet_plan import (
+    OUTCOME_COLUMNS,
+    REASONS,
+    ImportContext,
+    ImportPlan,
+    plan_import,
+)
 from mc_pipelines.sync.sheet_rows import SheetRows, validate_sheet
 
 ClientFactory = Callable[[Connection], MailchimpClient]
@@ -85,6 +91,16 @@ class ImportOutcome:
         if not frames:
             return planned
         return pd.concat(frames, ignore_index=True).sort_values("row", ignore_index=True)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, per-row outcomes (`OUTCOME_COLUMNS`, None for a missing value), the tag
+        columns ignored per audience and the invalid-cell samples: what the job and the control
+        API return (row numbers and contact ids, no address)."""
+        rows = self.outcomes
+        return {"counts": self.counts, "ignored_columns": self.plan.ignored_columns,
+                "invalid_samples": self.sheet.invalid_samples, "run_id": self.run_id,
+                "outcomes": rows[list(OUTCOME_COLUMNS)].astype(object).where(rows.notna(), None)
+                .to_dict("records")}
 
     def audit_detail(self) -> dict[str, Any]:
         """Counts and ids only (no address)."""

@@ -20,5 +20,10 @@ Adding a route module (e.g. `routes/imports.py`):
 3. add the module to `ROUTE_MODULES` in `routes/__init__.py`, and a test under
    `mc_pipelines_tests/api/` (the schemathesis run and the cross-org test pick the route up
    from the OpenAPI document).
-Path parameters are validated by name (`endpoint.PATH_PARAMS`); a new name goes there.
+Path parameters are validated by name (`endpoint.PATH_PARAMS`); a new name goes there. Query
+parameters are a `models.Query` model (`query=`, the handler reads `call.query`). A raw file body
+instead of JSON is `upload=Upload(media_types, max_bytes)` (`call.upload`, `call.content_type`;
+over the cap 413), a file answer `download=Download(media_types)` with the handler returning a
+Starlette `Response`; both are documented as `string` bodies with `contentMediaType`
+(`routes/spreadsheets.py` uses all three).
 """

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mc_pipelines.api.errors import RequestInvalid, error_response
+from mc_pipelines.api.errors import BodyTooLarge, RequestInvalid, error_response
 from mc_pipelines.api.models import Id, OrgId, RefId
 
 #: Path parameters by name: their type validates them and documents them.
@@ -38,6 +38,9 @@ class Call:
     actor: str
     path: dict[str, Any]
     body: Any = None
+    query: Any = None
+    upload: bytes | None = None
+    content_type: str = ""
 
     @property
     def org_id(self) -> str:
@@ -46,9 +49,29 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A raw (non-JSON) request body: a file of one of `media_types`, at most `max_bytes` (over
+    it: 413 before the handler runs). The handler gets the bytes as `call.upload`."""
+
+    media_types: tuple[str, ...]
+    max_bytes: int
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file response: the handler returns a Starlette `Response` of one of `media_types`."""
+
+    media_types: tuple[str, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """One operation: `path` is relative to `/api`; `response` is a pydantic model (or None
-    for 204); `errors` are the error statuses it documents besides 401 and 422."""
+    for 204); `errors` are the error statuses it documents besides 401 and 422. `query` is a
+    pydantic model of the query parameters (validated like a body, unknown ones refused);
+    `upload` a raw file body instead of a JSON one; `download` a file response instead of JSON."""
 
     method: str
     path: str
@@ -62,6 +85,9 @@ class Endpoint:
     tag: str = ""
     description: str = ""
     body_required: bool = True
+    query: type[BaseModel] | None = None
+    upload: Upload | None = None
+    download: Download | None = None
     path_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -77,11 +103,16 @@ class Endpoint:
         async def run(request: Request) -> Response:
             try:
                 path = _path_values(self, request.path_params)
+                query = _query(self, request) if self.query is not None else None
                 body = await _body(self, request) if self.body is not None else None
-                call = Call(engine=get_engine(), actor="api", path=path, body=body)
+                upload = await _upload(self.upload, request) if self.upload is not None else None
+                call = Call(engine=get_engine(), actor="api", path=path, body=body, query=query,
+                            upload=upload, content_type=_media_type(request))
                 result = await run_in_threadpool(self.handler, call)
             except Exception as exc:  # mapped to a JSON error saying what to fix
                 return error_response(exc)
+            if isinstance(result, Response):  # a file (`download`)
+                return result
             if self.response is None:
                 return Response(status_code=self.status)
             return JSONResponse(result.model_dump(mode="json"), status_code=self.status)
@@ -130,7 +161,39 @@ async def _body(endpoint: Endpoint, request: Request) -> Any:
     try:
         return endpoint.body.model_validate_json(raw)
     except ValidationError as exc:
-        raise RequestInvalid([
-            (".".join(["body", *[str(p) for p in problem["loc"]]]), problem["msg"])
-            for problem in exc.errors()
-        ]) from None
+        raise _problems(exc, "body") from None
+
+
+def _problems(exc: ValidationError, where: str) -> RequestInvalid:
+    return RequestInvalid([(".".join([where, *[str(p) for p in problem["loc"]]]), problem["msg"])
+                           for problem in exc.errors()])
+
+
+def _query(endpoint: Endpoint, request: Request) -> Any:
+    assert endpoint.query is not None
+    raw = request.query_params
+    repeated = sorted({k for k in raw if len(raw.getlist(k)) > 1})
+    if repeated:
+        raise RequestInvalid([(f"query.{k}", "given more than once") for k in repeated])
+    try:
+        return endpoint.query.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise _problems(exc, "query") from None
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _upload(upload: Upload, request: Request) -> bytes:
+    """The raw body, read up to `upload.max_bytes` (refused as soon as it is over)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > upload.max_bytes:
+        raise BodyTooLarge(upload.max_bytes)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > upload.max_bytes:
+            raise BodyTooLarge(upload.max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)

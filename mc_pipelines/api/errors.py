@@ -26,6 +26,7 @@ FIX = {
     401: "send the service token: Authorization: Bearer <MC_SERVICE_TOKEN>",
     404: "check the id: it must exist in this org (list the collection to see its ids)",
     409: "change the state the error names first, then retry",
+    413: "send a smaller file (split it)",
     422: "send the fields as the OpenAPI document describes (GET /api/openapi.json)",
     500: "retry; if it keeps failing, report the incident id to the operators",
     502: "Mailchimp failed after retries: retry later (nothing local was changed)",
@@ -38,6 +39,14 @@ class RequestInvalid(Exception):
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
         self.problems = problems
+
+
+class BodyTooLarge(Exception):
+    """A request body over the endpoint's limit (413, nothing read further)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"the request body is larger than {max_bytes} bytes")
+        self.max_bytes = max_bytes
 
 
 def split_fix(message: str) -> tuple[str, str | None]:
@@ -73,6 +82,9 @@ def status_of(exc: Exception) -> int:
 
 def error_response(exc: Exception) -> JSONResponse:
     """The JSON answer to an error raised by validation or an action."""
+    if isinstance(exc, BodyTooLarge):
+        return _json(413, str(exc), f"send at most {exc.max_bytes} bytes: split the file into "
+                     "several and import them one by one")
     if isinstance(exc, RequestInvalid):
         fields = [{"field": f, "message": m} for f, m in exc.problems]
         return _json(422, "invalid request: " + "; ".join(f"{f}: {m}" for f, m in exc.problems),

@@ -45,6 +45,13 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class Query(BaseModel):
+    """Base of query-parameter models: unknown parameters refused; values are text, so types are
+    coerced (`true`/`false` for a boolean)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class Out(BaseModel):
     """Base of response bodies."""
 

@@ -53,10 +53,7 @@ def import_spreadsheet_op(context: OpExecutionContext, config: SheetImportConfig
         "ignored_columns": MetadataValue.json(outcome.plan.ignored_columns),
         "outcomes": table_metadata(rows, OUTCOME_COLUMNS, limit=50),
     })
-    return {"counts": outcome.counts, "ignored_columns": outcome.plan.ignored_columns,
-            "invalid_samples": outcome.sheet.invalid_samples, "run_id": outcome.run_id,
-            "outcomes": rows[OUTCOME_COLUMNS].astype(object).where(rows.notna(), None)
-            .to_dict("records")}
+    return outcome.summary()
 
 
 @job(name="spreadsheet_import", tags={"mc/kind": "spreadsheet_import"},

@@ -35,6 +35,11 @@ PARITY = {
     "untrack_campaign": "campaigns untrack", "refresh_campaign": "campaigns refresh",
     "get_consent": "consent show", "record_consent": "consent record", "erase_contact": "erase-contact",
     "sync_now": "sync-now", "get_sync": "sync-status", "latest_run": "errors",
+    "export_contacts": "export", "import_contacts": "import",
+    "get_tag_options": "set-tag-options",  # prints the options (changes none without flags)
+    "set_tag_options": "set-tag-options",
+    "refresh_tags": "download-tags",  # its job reads every member's tags first
+    "download_tags": "download-tags",
 }
 
 

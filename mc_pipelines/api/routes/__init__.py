@@ -8,8 +8,10 @@ from mc_pipelines.api.routes import (
     erasure,
     preferences,
     segments,
+    spreadsheets,
     status,
     syncs,
 )
 
-ROUTE_MODULES = [status, connection, audiences, segments, campaigns, preferences, erasure, syncs]
+ROUTE_MODULES = [status, connection, audiences, segments, campaigns, preferences, erasure, syncs,
+                 spreadsheets]
