@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 
 import pytest
 import schemathesis
@@ -90,9 +91,10 @@ def test_the_served_document_is_the_one_tested(api) -> None:
 
 
 def _call(case: Case, api) -> None:
-    if case.path_parameters and "org_id" in case.path_parameters and hash(repr(case.body)) % 2 == 0 \
+    if case.path_parameters and "org_id" in case.path_parameters and zlib.crc32(repr(case.body).encode()) % 2 == 0 \
             and case.meta is not None and not case.meta.generation.mode.is_negative:
-        case.path_parameters["org_id"] = "acme"  # half of the valid requests reach real data
+        # half of the valid requests reach real data (crc32, not hash(): the same cases every run)
+        case.path_parameters["org_id"] = "acme"
     case.call_and_validate(base_url=api.root, headers={"Authorization": f"Bearer {api.token}"},
                            additional_checks=[no_secret_echoed])
 
