@@ -23,6 +23,7 @@ import time
 from contextlib import ExitStack
 
 import pytest
+import yaml
 from cryptography.fernet import Fernet
 from dagster import DefaultScheduleStatus, DefaultSensorStatus
 from dagster_graphql import DagsterGraphQLClient
@@ -33,6 +34,7 @@ from mc_pipelines.automation.run_config import IN_PROCESS
 from mc_pipelines.cli.dev import prepare_dev, ui_command
 from mc_pipelines.config import database_url
 from mc_pipelines.definitions import defs
+from mc_pipelines.demo.environment import demo_instance_settings
 from mc_pipelines.demo.seed import REJECTED_BY_MAILCHIMP
 from mc_pipelines.store.db import engine_for
 from mc_pipelines.store.tables import contacts
@@ -152,9 +154,11 @@ def test_dagster_ui_end_to_end(tmp_path, monkeypatch):
         print(f"[{_elapsed(started)}] dagster dev answering on {dev.url} (location {dev.location})")
         assert dev.location == "mc_pipelines", f"code location {dev.location!r}: not loaded from workspace.yaml"
         queue = dev.graphql(RUN_QUEUE)["instance"]
-        limits = (queue["runQueueConfig"] or {}).get("tagConcurrencyLimitsYaml") or ""
-        assert queue["runQueuingSupported"] and "key: org" in limits and "key: dagster/partition" in limits, (
+        production = demo_instance_settings()["run_coordinator"]["config"]["tag_concurrency_limits"]
+        limits = yaml.safe_load((queue["runQueueConfig"] or {}).get("tagConcurrencyLimitsYaml") or "[]")
+        assert queue["runQueuingSupported"] and limits == production, (
             f"the UI's instance has not the production run queue (one run per org): {queue}")
+        assert {"key": "org", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits, limits
 
         # ---- one run for one org partition ------------------------------------------------------
         client = DagsterGraphQLClient("127.0.0.1", port_number=dev.port)
