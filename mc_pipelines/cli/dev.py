@@ -15,8 +15,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from mailchimp_emulator.harness import EmulatorServer
+    from mc_pipelines.demo.run import OrgDemo
 
 WORKSPACE_YAML = "workspace.yaml"
 
@@ -40,6 +45,16 @@ def ui_command(host: str, port: int) -> list[str]:
     return dagster_command("dev", *workspace_args(), "-h", host, "-p", str(port))
 
 
+def prepare_dev(server: EmulatorServer) -> list[OrgDemo]:
+    """Everything `dev` does before the UI starts (the browser test does the same): point the app
+    at the emulator `server`, then seed the demo dataset and connect every org on a freshly
+    emptied demo instance whose dagster.yaml carries the production run queue; returns the orgs."""
+    from mc_pipelines.demo.run import setup_demo
+
+    os.environ["MC_MAILCHIMP_BASE_URL"] = server.base_url_template
+    return setup_demo(server)
+
+
 @click.command("dev", help="the Dagster UI on the demo data, with the emulator running")
 @click.option("--host", default="127.0.0.1", help="UI host (default 127.0.0.1)")
 @click.option("--port", type=int, default=3000, help="UI port (default 3000)")
@@ -48,13 +63,11 @@ def ui_command(host: str, port: int) -> list[str]:
 def cmd_dev(host: str, port: int, no_ui: bool) -> int:
     """Seed the demo on a fresh instance, start the emulator, then run the Dagster UI until Ctrl-C."""
     from mailchimp_emulator.harness import EmulatorServer
-    from mc_pipelines.demo.run import setup_demo
 
     command = ui_command(host, port)  # refuses before anything starts outside a checkout
     with EmulatorServer(mode="process") as server:
         print(f"Mailchimp emulator on {server.base_url_template}")
-        os.environ["MC_MAILCHIMP_BASE_URL"] = server.base_url_template
-        setup_demo(server)
+        prepare_dev(server)
         print(f"demo orgs connected to the emulator; DAGSTER_HOME={os.environ['DAGSTER_HOME']} "
               "(emptied: a fresh instance for this dataset, one run per org at a time)")
         if no_ui:

@@ -13,8 +13,8 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +22,6 @@ import httpx
 
 TERMINAL_RUN_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
 TERMINAL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
-
-# One run per org at a time, as in the production dagster.yaml; SQLite storage (the default).
-INSTANCE_YAML = """\
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    max_concurrent_runs: 4
-    dequeue_interval_seconds: 1
-    tag_concurrency_limits:
-      - key: dagster/partition
-        value:
-          applyLimitPerUniqueValue: true
-        limit: 1
-telemetry:
-  enabled: false
-"""
 
 
 class DagsterDevError(AssertionError):
@@ -52,10 +35,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class DagsterDev:
-    """`dagster dev -m <module>` on 127.0.0.1 and a free port, as a context manager."""
+    """`dagster dev` on 127.0.0.1 and a free port, as a context manager: `command(host, port)`
+    is its command line (`mc_pipelines.cli.dev.ui_command`, what `make dev` runs)."""
 
-    def __init__(self, module: str, env: dict[str, str], workdir: Path, *, host: str = "127.0.0.1") -> None:
-        self.module = module
+    def __init__(self, command: Callable[[str, int], list[str]], env: dict[str, str], workdir: Path, *,
+                 host: str = "127.0.0.1") -> None:
+        self.command = command
         self.env = env
         self.workdir = workdir
         self.host = host
@@ -71,8 +56,7 @@ class DagsterDev:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 90.0) -> DagsterDev:
-        dagster = Path(sys.executable).with_name("dagster")
-        cmd = [str(dagster), "dev", "-m", self.module, "-h", self.host, "-p", str(self.port)]
+        cmd = self.command(self.host, self.port)
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
                 cmd, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -185,6 +169,23 @@ query BackfillStatus($id: String!) {
   }
 }"""
 
+RUN_QUEUE = """
+{ instance { runQueuingSupported runQueueConfig { maxConcurrentRuns tagConcurrencyLimitsYaml } } }"""
+
+AUTOMATION_STATES = """
+query Automation($repo: RepositorySelector!) {
+  schedulesOrError(repositorySelector: $repo) {
+    __typename
+    ... on Schedules { results { name scheduleState { status } } }
+    ... on PythonError { message }
+  }
+  sensorsOrError(repositorySelector: $repo) {
+    __typename
+    ... on Sensors { results { name sensorState { status } } }
+    ... on PythonError { message }
+  }
+}"""
+
 RUN_STATUS = """
 query RunStatus($id: ID!) {
   runOrError(runId: $id) {
@@ -229,7 +230,7 @@ CHECK_EXECUTIONS = """
 query Checks($key: AssetKeyInput!, $check: String!) {
   assetCheckExecutions(assetKey: $key, checkName: $check, limit: 50) {
     runId status partition timestamp
-    evaluation { success partition checkName }
+    evaluation { success partition checkName severity description }
   }
 }"""
 
@@ -299,3 +300,14 @@ def check_executions(dev: DagsterDev, asset: list[str], check: str) -> list[dict
     """The latest executions of an asset check (every partition), newest first."""
     data = dev.graphql(CHECK_EXECUTIONS, {"key": {"path": asset}, "check": check})
     return sorted(data["assetCheckExecutions"], key=lambda e: e["timestamp"], reverse=True)
+
+
+def automation_states(dev: DagsterDev) -> dict[str, str]:
+    """Every schedule and sensor of the loaded code location: name → RUNNING / STOPPED."""
+    data = dev.graphql(AUTOMATION_STATES, {"repo": {"repositoryName": dev.repository,
+                                                    "repositoryLocationName": dev.location}})
+    schedules, sensors = data["schedulesOrError"], data["sensorsOrError"]
+    if schedules["__typename"] != "Schedules" or sensors["__typename"] != "Sensors":
+        raise DagsterDevError(f"schedules/sensors: {schedules} {sensors}")
+    return {**{s["name"]: s["scheduleState"]["status"] for s in schedules["results"]},
+            **{s["name"]: s["sensorState"]["status"] for s in sensors["results"]}}
