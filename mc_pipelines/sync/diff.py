@@ -187,6 +187,10 @@ class _Planner:
         self._desired_tags(np.flatnonzero(tags_for), in_state, at)
         leaving = ~used_state & _isin(self.ownership, lc.OWNED) & pd.isna(self.intent)
         self._exits(np.flatnonzero(leaving))
+        # a member leaving while its last write is unresolved (the read-back got no answer) waits
+        # for the next run's read-back: listed, so the run is not taken for a clean one
+        for j in np.flatnonzero(~used_state & pd.notna(self.intent)).tolist():
+            self.skipped.append((self.s_hash[j], _contact(self.s_cid[j]), self.s_email[j], "status_unknown"))
         guard = self._guard()
 
         creates = _frame(self.desired, create, CREATE_COLUMNS)

@@ -118,6 +118,17 @@ def test_pending_intents_and_unknown_statuses_wait_for_a_read_back():
     assert set(plan.skipped["reason"]) == {"status_unknown"}
 
 
+def test_a_leaving_member_with_an_unresolved_write_is_listed_not_dropped():
+    """Its read-back got no answer: nothing is written for it, and the run says so (retried)."""
+    desired = _desired(ROWS)
+    state = _state(desired, c2={"intent": "unsubscribe"}, c3={"intent": "create"})
+    gone = _desired([contact(1, "a@example.com", tags=["vip"])])
+    plan = diff_audience(gone, state)
+    assert plan.unsubscribes.empty and plan.tag_removes.empty
+    assert plan.skipped[["contact_id", "reason"]].values.tolist() == [
+        [2, "status_unknown"], [3, "status_unknown"]]
+
+
 def test_cleaned_members_get_no_tag_adds():
     desired = _desired(ROWS)
     state = _state(desired, c1={"managed_tags": [], "status": "cleaned"})

@@ -13,6 +13,7 @@ of `--hypothesis-show-statistics`).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,7 @@ UNTOUCHABLE = frozenset({lc.ARCHIVED, lc.CLEANED, lc.TRANSACTIONAL})
 KINDS = ("reconsent", "archived", "linked", "mailchimp_opt_out")
 # too_slow is suppressed: each example builds DataFrames, and on a loaded CI machine the
 # generation-time health check would fail for reasons unrelated to the properties.
-EXAMPLES = settings(max_examples=150, deadline=None, derandomize=True, database=None,
+EXAMPLES = settings(max_examples=int(os.environ.get("MC_PROPERTY_EXAMPLES", "60")), deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
