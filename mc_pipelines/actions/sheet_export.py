@@ -17,9 +17,9 @@ from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.errors import AudienceNotFound
 from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines.store import member_state, member_tags, runs
-from mc_pipelines.store.connections import Connection, get_connection, require_org
+from mc_pipelines.store.connections import get_connection, require_org
 from mc_pipelines.store.contacts import read_live_contacts
-from mc_pipelines.store.segments import active_segments
+from mc_pipelines.store.segments import active_segments, org_audiences
 from mc_pipelines.sync.export import EXPORT_COLUMNS, export_frame
 from mc_pipelines.sync.sheet_format import last_read_tags, tags_seen, template_frame
 
@@ -41,15 +41,6 @@ class Template:
         """The `tag:<name>` columns."""
         return [c for c in self.frame.columns if c not in EXPORT_COLUMNS]
 
-
-def org_audiences(connection: Connection | None, segments: pd.DataFrame) -> list[str]:
-    """The org's default audience first, then every other audience an active segment points to."""
-    audiences = [connection.audience_id] if connection and connection.audience_id else []
-    if len(segments):
-        for audience in segments["audience_id"].dropna().unique():
-            if audience not in audiences:
-                audiences.append(str(audience))
-    return audiences
 
 
 def export_template(engine: Engine, client_for: ClientFactory, org_id: str, *,

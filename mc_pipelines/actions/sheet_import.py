@@ -26,7 +26,6 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from mc_pipelines.actions.sheet_export import org_audiences
 from mc_pipelines.effects.audience_tags import audience_tags
 from mc_pipelines.effects.member_tags import read_tags
 from mc_pipelines.effects.pull import pull_member_status
@@ -39,7 +38,7 @@ from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines.store import audit, member_state, runs
 from mc_pipelines.store.connections import Connection, require_active_connection
 from mc_pipelines.store.contacts import read_live_contacts
-from mc_pipelines.store.segments import active_segments
+from mc_pipelines.store.segments import active_segments, org_audiences
 from mc_pipelines.sync.app_tags import managed_tags_by_audience
 from mc_pipelines.sync.cohort import build_cohort
 from mc_pipelines.sync.desired import desired_members

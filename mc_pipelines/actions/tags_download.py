@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.actions.connections import require_connected
-from mc_pipelines.actions.sheet_export import ClientFactory, org_audiences
+from mc_pipelines.actions.sheet_export import ClientFactory
 from mc_pipelines.effects.member_tags import DEFAULT_MAX_MEMBERS, TagRead, store_audience_tags
 from mc_pipelines.errors import OperationError
 from mc_pipelines.mailchimp.limits import PAGE_LIMIT
@@ -25,7 +25,7 @@ from mc_pipelines.store import audit, member_tags
 from mc_pipelines.store.connections import require_active_connection
 from mc_pipelines.store.contact_tags import set_contact_tags
 from mc_pipelines.store.contacts import read_live_contacts
-from mc_pipelines.store.segments import active_segments
+from mc_pipelines.store.segments import active_segments, org_audiences
 from mc_pipelines.sync.app_tags import download_plan, managed_tags_by_audience
 from mc_pipelines.sync.emails import normalise_emails, subscriber_hashes
 

@@ -21,7 +21,6 @@ from mc_pipelines.assets.privacy import mask_email, mask_text, redact_frame
 from mc_pipelines.config import database_kind
 from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS
 from mc_pipelines.mailchimp.runner import run_sync
-from mc_pipelines.store.connections import Connection
 from mc_pipelines.store.secrets import SecretKeyError
 
 OWNERS = ["team:growth-data"]
@@ -44,15 +43,6 @@ def run_mailchimp(coro: Coroutine[Any, Any, T]) -> T:
     except (*ACCOUNT_LEVEL_ERRORS, SecretKeyError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
 
-
-def org_audiences(connection: Connection, segments: pd.DataFrame) -> list[str]:
-    """The org's default audience first, then every other audience an active segment points to."""
-    audiences = [connection.audience_id] if connection.audience_id else []
-    if len(segments):
-        for audience in segments["audience_id"].dropna().unique():
-            if audience not in audiences:
-                audiences.append(str(audience))
-    return audiences
 
 
 def _cell(value: Any) -> Any:

@@ -14,7 +14,6 @@ from mc_pipelines.assets.common import (
     SYNC_GROUP,
     counts_legend,
     numbers,
-    org_audiences,
     run_mailchimp,
     table_metadata,
 )
@@ -31,7 +30,7 @@ from mc_pipelines.store.connections import (
     record_sync_status,
     require_active_connection,
 )
-from mc_pipelines.store.segments import active_segments
+from mc_pipelines.store.segments import active_segments, org_audiences
 
 TRANSITION_COLUMNS = ["audience_id", "email", "status", "reason", "contact_ids"]
 COUNT_MEANINGS = {

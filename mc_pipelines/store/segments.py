@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import sqlalchemy as sa
@@ -13,6 +14,9 @@ from mc_pipelines.store.tables import contact_segments
 
 SEGMENT_COLUMNS = ["id", "name", "description", "segment_type", "filters", "audience_id",
                    "mailchimp_tag", "status", "last_synced_at"]
+
+if TYPE_CHECKING:
+    from mc_pipelines.store.connections import Connection
 
 
 def active_segments(engine: Engine, org_id: str) -> pd.DataFrame:
@@ -42,3 +46,13 @@ def set_status(engine: Engine, org_id: str, segment_ids: Iterable[int], status: 
             .where(contact_segments.c.org_id == org_id, contact_segments.c.id.in_(ids))
             .values(**values)
         )
+
+
+def org_audiences(connection: Connection | None, segments: pd.DataFrame) -> list[str]:
+    """The org's default audience first, then every other audience an active segment points to."""
+    audiences = [connection.audience_id] if connection and connection.audience_id else []
+    if len(segments):
+        for audience in segments["audience_id"].dropna().unique():
+            if audience not in audiences:
+                audiences.append(str(audience))
+    return audiences

@@ -58,7 +58,6 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from mc_pipelines.assets.common import org_audiences
 from mc_pipelines.effects.audience_sync import SyncSettings, sync_org
 from mc_pipelines.effects.pull import pull_member_status
 from mc_pipelines.mailchimp.addresses import subscriber_hash
@@ -70,7 +69,7 @@ from mc_pipelines.store.contacts import CONTACT_COLUMNS, read_live_contacts
 from mc_pipelines.store.db import create_db_engine
 from mc_pipelines.store.migrations import migrate
 from mc_pipelines.store.secrets import encrypt_secret
-from mc_pipelines.store.segments import active_segments
+from mc_pipelines.store.segments import active_segments, org_audiences
 from mc_pipelines.sync.cohort import build_cohort
 from mc_pipelines.sync.scope import sync_scope
 from mc_pipelines.sync.segments import evaluate_segments
