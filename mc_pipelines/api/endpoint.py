@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from starlette.routing import Route
 
 from mc_pipelines.api.errors import BodyTooLarge, RequestInvalid, error_response
 from mc_pipelines.api.models import Id, OrgId, RefId
+from mc_pipelines.store.org_lock import org_lock
 
 #: Path parameters by name: their type validates them and documents them.
 PATH_PARAMS: dict[str, Any] = {
@@ -29,6 +31,8 @@ PATH_PARAMS: dict[str, Any] = {
 _ADAPTERS = {name: TypeAdapter(kind) for name, kind in PATH_PARAMS.items()}
 MAX_BODY_BYTES = 64 * 1024
 
+# a write of the API waits this long for a run of the org to finish, then answers 409
+LOCK_WAIT_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class Call:
@@ -46,6 +50,11 @@ class Call:
     def org_id(self) -> str:
         """The org in the path: every query of the handler is scoped to it."""
         return self.path["org_id"]
+
+    def org_locked(self, what: str) -> AbstractContextManager[None]:
+        """The org's lock for a write (`what`, e.g. "erasure"): never while a run of the org
+        writes; `OrgBusyError` (409) after `LOCK_WAIT_SECONDS`."""
+        return org_lock(self.engine, self.org_id, holder=f"{self.actor} {what}", timeout=LOCK_WAIT_SECONDS)
 
 
 @dataclass(frozen=True)

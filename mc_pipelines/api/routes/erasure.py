@@ -7,10 +7,6 @@ from mc_pipelines.actions import erasure as actions
 from mc_pipelines.actions.connections import client_for_connection
 from mc_pipelines.api.endpoint import Call, Endpoint
 from mc_pipelines.api.models import Out
-from mc_pipelines.store.org_lock import org_lock
-
-# an erasure waits this long for a sync of the org to finish, then answers 409 (retry later)
-LOCK_WAIT_SECONDS = 30.0
 
 
 class ErasureOut(Out):
@@ -25,7 +21,7 @@ class ErasureOut(Out):
 
 def erase(call: Call) -> ErasureOut:
     """Erase the contact now, under the org's lock (never while a run of the org writes)."""
-    with org_lock(call.engine, call.org_id, holder=f"{call.actor} erasure", timeout=LOCK_WAIT_SECONDS):
+    with call.org_locked("erasure"):
         done = actions.erase_contact(call.engine, client_for_connection, call.org_id,
                                      call.path["contact_id"], actor=call.actor)
     return ErasureOut(**done.audit_detail())

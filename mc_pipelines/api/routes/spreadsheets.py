@@ -6,7 +6,7 @@ and `/orgs/{org_id}/tags/download`.
 Contact data never outlives the request outside the application DB: an upload is written to a
 private temporary directory that is removed before the answer is sent, and an export is built in
 one and read back into the answer. The import and the tag writes run under the org's lock (never
-while a run of the org writes; 409 after `LOCK_WAIT_SECONDS`).
+while a run of the org writes; 409 after `endpoint.LOCK_WAIT_SECONDS`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ from mc_pipelines.api.models import Body, Out, Query, omitted, text
 from mc_pipelines.effects.workbook import MAX_BYTES, WorkbookError, write_csv, write_xlsx
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.store.connections import Connection
-from mc_pipelines.store.org_lock import org_lock
 
-LOCK_WAIT_SECONDS = 30.0
 CSV = "text/csv"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BINARY = "application/octet-stream"
@@ -128,8 +126,7 @@ def import_contacts(call: Call) -> ImportOut:
     with tempfile.TemporaryDirectory(prefix="mc-import-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(call.upload)
-        with org_lock(call.engine, call.org_id, holder=f"{call.actor} import",
-                      timeout=LOCK_WAIT_SECONDS):
+        with call.org_locked("import"):
             done = sheet_import.import_sheet(call.engine, client_for_connection, call.org_id, path,
                                              actor=call.actor, dry_run=call.query.dry_run)
     report = done.summary()
@@ -199,8 +196,7 @@ class TagsRefreshOut(Out):
 
 def refresh_tags(call: Call) -> TagsRefreshOut:
     """Read every member's Mailchimp tags now (stored for the export and the download)."""
-    with org_lock(call.engine, call.org_id, holder=f"{call.actor} tags refresh",
-                  timeout=LOCK_WAIT_SECONDS):
+    with call.org_locked("tags refresh"):
         reads = tags_download.read_member_tags(call.engine, _client_for, call.org_id)
     return TagsRefreshOut(audiences=[TagReadOut(**vars(r)) for r in reads])
 
@@ -230,8 +226,7 @@ class TagsDownloadOut(Out):
 
 def download_tags(call: Call) -> TagsDownloadOut:
     """Add the members' unmanaged Mailchimp tags (as last read) to the app's contacts."""
-    with org_lock(call.engine, call.org_id, holder=f"{call.actor} tags download",
-                  timeout=LOCK_WAIT_SECONDS):
+    with call.org_locked("tags download"):
         done = tags_download.download_tags(call.engine, call.org_id, actor=call.actor,
                                            dry_run=call.query.dry_run)
     changes = [TagChangeOut(contact_id=int(c), added=list(a))
