@@ -22,12 +22,13 @@ demo: $(STAMP)
 
 ## make test: ruff, the import contracts (.importlinter), `dg check defs` (the definitions load and
 ## validate), the suite (real PostgreSQL, SQLite and the emulator over HTTP; slow/e2e/distributed
-## excluded)
+## excluded), on two pytest-xdist workers (one per core; each has its own PostgreSQL database and
+## emulator)
 test: $(STAMP)
 	$(BIN)/ruff check mc_pipelines mc_pipelines_tests mailchimp_emulator
 	$(BIN)/lint-imports
 	mkdir -p $(DAGSTER_HOME) && $(BIN)/dg check defs
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check mc_pipelines mc_pipelines_tests mailchimp_emulator

@@ -11,7 +11,7 @@ import pytest
 
 from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.mailchimp.endpoints import Operation, member_patch_op
-from mc_pipelines.mailchimp.endpoints.batches import parse_batch_results
+from mc_pipelines.mailchimp.endpoints.batches import next_poll_delay, parse_batch_results
 from mc_pipelines.mailchimp.errors import ResourceNotFound
 from mc_pipelines_tests.support.mailchimp_client import (  # noqa: F401 (fixture)
     account,
@@ -137,3 +137,13 @@ def test_parse_batch_results_reads_every_json_file():
     assert results[2].problem == {"title": "Invalid Resource", "status": 400}
     with pytest.raises(ValueError):
         parse_batch_results(b"not a tarball")
+
+
+def test_polls_close_in_on_the_end_of_a_batch_instead_of_doubling_past_it():
+    waiting = {"total_operations": 500, "finished_operations": 0}
+    assert [next_poll_delay(waiting, 1.0, d, 0.25, 15.0) for d in (0.25, 4.0, 10.0)] == [0.5, 8.0, 15.0]
+    # 100 of 500 done after 2 s: 8 s left at that pace, the next poll comes after half of it
+    assert next_poll_delay({"total_operations": 500, "finished_operations": 100}, 2.0, 0.5, 0.25, 15.0) == 4.0
+    # nearly done: never sooner than the first wait, never later than the cap
+    assert next_poll_delay({"total_operations": 500, "finished_operations": 499}, 2.0, 4.0, 0.25, 15.0) == 0.25
+    assert next_poll_delay({"total_operations": 500, "finished_operations": 1}, 60.0, 4.0, 0.25, 15.0) == 15.0

@@ -19,7 +19,8 @@ What is collected, for the whole session:
   * the report text of every failed test.
 At the end of the session (`pytest_sessionfinish`) every text is searched for every secret; a
 hit fails the session (exit status 1) and names where the key was found (the key itself is shown
-masked).
+masked). Under pytest-xdist (`make test` runs two workers) each worker scans what it
+produced and hands its findings to the controller, which reports them all and fails the session.
 
 Reusing it:
 - in the root `conftest.py`: `pytest_plugins = ["mc_pipelines_tests.support.secret_scan"]`
@@ -295,14 +296,36 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _installed.get("scanned"):
         return
     _installed["scanned"] = True
-    findings = SCAN.findings()
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    summary = (f"secret scan: {len(SCAN.secrets)} API keys searched in {len(SCAN.texts)} texts "
-               f"({SCAN.characters:,} characters)")
+    config = session.config
+    findings = [(f.secret_masked, f.where, f.excerpt) for f in SCAN.findings()]
+    totals = {"secrets": len(SCAN.secrets), "texts": len(SCAN.texts), "characters": SCAN.characters}
+    if hasattr(config, "workeroutput"):  # a pytest-xdist worker: the controller reports and fails
+        config.workeroutput["secret_scan"] = {**totals, "findings": findings}
+        uninstall()
+        return
+    for worker in _WORKERS:
+        findings += [tuple(f) for f in worker["findings"]]
+        for key in totals:
+            totals[key] += worker[key]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    summary = (f"secret scan: {totals['secrets']} API keys searched in {totals['texts']} texts "
+               f"({totals['characters']:,} characters"
+               + (f", {len(_WORKERS)} workers)" if _WORKERS else ")"))
     if reporter is not None:
         reporter.write_line(summary + (f": {len(findings)} LEAKS" if findings else ": none found"))
-        for f in findings[:50]:
-            reporter.write_line(f"  key {f.secret_masked} found in {f.where}: …{f.excerpt}…", red=True)
+        for masked, where, excerpt in findings[:50]:
+            reporter.write_line(f"  key {masked} found in {where}: …{excerpt}…", red=True)
     if findings:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     uninstall()
+
+
+_WORKERS: list[dict[str, Any]] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: a worker finished; its scan's findings are reported by the controller."""
+    result = getattr(node, "workeroutput", {}).get("secret_scan")
+    if result is not None:
+        _WORKERS.append(result)

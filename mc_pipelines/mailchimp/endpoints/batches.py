@@ -123,6 +123,18 @@ def _failed(ids: Sequence[str], title: str, detail: str, batch_id: str | None = 
     return [OperationResult(i, 0, problem=problem) for i in ids]
 
 
+def next_poll_delay(batch: dict[str, Any], elapsed: float, previous: float, initial: float,
+                    cap: float) -> float:
+    """Seconds until the next poll of an unfinished batch: half the time its progress so far says
+    is left (so polls close in on the end instead of overshooting it by up to a doubled wait),
+    or twice the last wait while none of its operations has finished; within [initial, cap]."""
+    total = int(batch.get("total_operations") or 0)
+    done = int(batch.get("finished_operations") or 0)
+    if 0 < done < total:
+        return min(cap, max(initial, elapsed * (total - done) / done / 2))
+    return min(cap, max(initial, previous * 2))
+
+
 class BatchCalls(Transport):
     """``/batches``: submit, poll, fetch results."""
 
@@ -139,7 +151,8 @@ class BatchCalls(Transport):
 
         Operations without an ``operation_id`` get their index as one; ids must be unique.
         Batches of ≤ ``chunk_size`` (500) operations are submitted concurrently; each is polled
-        (first after ``poll_initial`` seconds, doubling up to ``poll_cap``) until ``finished``.
+        (first after ``poll_initial`` seconds, then as :func:`next_poll_delay` says, at most
+        ``poll_cap`` apart) until ``finished``.
         Per-operation failures are results (``status_code`` ≥ 400 with ``problem``).  A batch
         that cannot be submitted, polled or read after retries, or does not finish within
         ``max_wait`` seconds, gives ``status_code`` 0 results with a ``problem`` saying why (its
@@ -170,7 +183,8 @@ class BatchCalls(Transport):
                 "POST", "/batches", json_body={"operations": items}, idempotent=False
             )
             batch_id = str(batch["id"])
-            deadline = time.monotonic() + max_wait
+            submitted = time.monotonic()
+            deadline = submitted + max_wait
             delay = poll_initial
             while batch.get("status") != "finished":
                 if time.monotonic() + delay > deadline:
@@ -178,10 +192,10 @@ class BatchCalls(Transport):
                         ids, "Batch Unfinished", f"The batch did not finish within {max_wait:g}s.", batch_id
                     )
                 await asyncio.sleep(delay)
-                delay = min(poll_cap, delay * 2)
                 batch = await self._request(
                     "GET", "/batches/{batch_id}", path={"batch_id": batch_id}, context={"batch_id": batch_id}
                 )
+                delay = next_poll_delay(batch, time.monotonic() - submitted, delay, poll_initial, poll_cap)
             url = str(batch.get("response_body_url") or "")
             if not url:
                 return _failed(ids, "Missing Results", "The finished batch has no response_body_url.", batch_id)
