@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -29,7 +31,8 @@ def read_frame(
     """Run `sql` (named `:params`, selecting exactly `columns`) into a typed DataFrame.
 
     PostgreSQL streams the result with COPY as CSV (about 10x faster than fetching rows at a
-    million rows); SQLite is read in chunks. Text NULLs become None, JSON columns Python objects
+    million rows), parsed by Arrow's multithreaded CSV reader (about twice as fast as pandas'
+    at a million contacts); SQLite is read in chunks. Only an empty field is NULL. Text NULLs become None, JSON columns Python objects
     (NULL → []). JSON columns hold few distinct values (tag lists): each distinct text is parsed
     once and the rows holding it share that object, which also makes the frame cheap to pickle
     between assets — treat the cells as read-only (copy a list before changing it).
@@ -40,24 +43,28 @@ def read_frame(
             dialect=engine.dialect, compile_kwargs={"literal_binds": True}
         )
         with _CopyReader(engine, f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv, HEADER true)") as csv:
-            frame = pd.read_csv(
-                csv, dtype={c: object for c in [*text_columns, *bool_columns, *json_columns]},
-                keep_default_na=False, na_values={c: [""] for c in columns},
-            )
+            table = pa_csv.read_csv(csv, convert_options=pa_csv.ConvertOptions(
+                column_types={**{c: pa.string() for c in [*text_columns, *json_columns, *datetime_columns]},
+                              **{c: pa.bool_() for c in bool_columns}},
+                true_values=["t"], false_values=["f"],
+                # only an empty field is NULL ("NA", "null", "-" are text, as a contact wrote it)
+                null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True))
+        frame = table.to_pandas()
+        del table
         for col in bool_columns:
-            frame[col] = frame[col].eq("t")
+            frame[col] = frame[col].fillna(False).astype(bool)
     else:
         with engine.connect() as conn:
             chunks = list(pd.read_sql(sa.text(sql), conn, params=params, chunksize=chunk_rows))
         frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(columns))
         for col in bool_columns:
             frame[col] = frame[col].fillna(0).astype(bool)
+        for col in text_columns:  # Arrow's text columns already hold None for NULL
+            values = frame[col].to_numpy(dtype=object, copy=True)
+            values[pd.isna(values)] = None
+            frame[col] = values
     if list(frame.columns) != list(columns):  # reindex copies every column: only when needed
         frame = frame.reindex(columns=list(columns))
-    for col in text_columns:
-        values = frame[col].to_numpy(dtype=object, copy=True)
-        values[pd.isna(values)] = None
-        frame[col] = values
     for col in json_columns:
         frame[col] = _parse_json_column(frame[col])
     for col in datetime_columns:
@@ -99,7 +106,7 @@ class _CopyStream(io.RawIOBase):
 class _CopyReader:
     """Runs `COPY … TO STDOUT` in a thread and streams its output to the caller.
 
-    pandas parses the first megabytes while PostgreSQL still produces the rest (the parser
+    The parser reads the first megabytes while PostgreSQL still produces the rest (it
     releases the GIL while it tokenizes), instead of waiting for the whole result first: about
     a second less per million rows. COPY sends one message per row, so blocks are gathered
     into ~1 MiB pieces before they cross threads. Used as a context manager around the read.

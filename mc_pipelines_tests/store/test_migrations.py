@@ -111,3 +111,21 @@ def test_rows_round_trip(app_engine):
     assert runs.errors_for_run(app_engine, "o2", run_id).empty
     assert runs.latest_runs(app_engine, "o1")[0]["summary"] == {"created": 1}
     assert connections.get_connection(app_engine, "o1") is None
+
+
+def test_contact_text_that_looks_like_null_is_read_as_written(app_engine):
+    """PostgreSQL is read through Arrow's CSV reader: only a NULL is None, never a text such as
+    "NA", "null" or "-" that a default null list would take for one."""
+    from mc_pipelines_tests.support.app_data import add_contacts, add_org, contact_row
+
+    add_org(app_engine, "o1")
+    add_contacts(app_engine, [
+        contact_row("o1", 1, "na@example.io", first_name="NA", last_name="null", phone="-",
+                    department="N/A", location="nan"),
+        contact_row("o1", 2, "none@example.io", first_name="None", last_name="NULL"),
+    ])
+    frame = contacts.read_live_contacts(app_engine, "o1").set_index("id")
+    assert frame.loc[1, ["first_name", "last_name", "phone", "department", "location"]].tolist() == \
+        ["NA", "null", "-", "N/A", "nan"]
+    assert frame.loc[2, ["first_name", "last_name"]].tolist() == ["None", "NULL"]
+    assert frame.loc[2, "phone"] is None
