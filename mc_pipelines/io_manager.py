@@ -1,8 +1,10 @@
 """Run-scoped storage of the values passed between assets: Arrow files for frames, removed at run end.
 
-Contact frames (emails, names, phones) are handed from one step of a run to the next through
-files; none may outlive its run outside the application database (issue 15, "contact data at
-rest"). `RunScopedArrowIOManager` therefore writes every value under
+Contact frames (emails, names, phones) are handed from one step of a run to the next; none may
+outlive its run outside the application database (issue 15, "contact data at rest"). When every
+step runs in one process (the in-process executor: the default here, the CLI, the bench) the
+values are handed over in memory and never touch the disk (`frames_in_memory`, on by default;
+dropped at the end of the run). Otherwise `RunScopedArrowIOManager` writes every value under
 `<base_dir>/<run_id>/<asset key>/<partition>` and that directory is removed
 
 - at the end of a run whose steps share one process (the in-process executor: the CLI, the
@@ -191,7 +193,13 @@ class RunScopedArrowIOManager(ConfigurableIOManager):
         default=24.0, gt=0,
         description="Run directories older than this are removed even if the run still shows as "
         "in progress (a killed run without run monitoring).")
+    frames_in_memory: bool = Field(
+        default=True,
+        description="When every step of the run runs in this process (the in-process executor), "
+        "hand values from step to step in memory: nothing is written to disk. Files otherwise.")
     _remove_at_teardown: bool = PrivateAttr(default=False)
+    _in_memory: bool = PrivateAttr(default=False)
+    _values: dict[Path, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -201,12 +209,14 @@ class RunScopedArrowIOManager(ConfigurableIOManager):
     def setup_for_execution(self, context: InitResourceContext) -> None:
         """Sweep what finished or killed runs left; note whether teardown ends the run."""
         self._remove_at_teardown = _steps_share_process(context)
+        self._in_memory = self._remove_at_teardown and self.frames_in_memory
         if context.instance is not None:
             sweep_run_frames(context.instance, self.root, max_age_hours=self.max_age_hours,
                              keep=context.run_id)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         """End of an in-process run (success or failure): its directory goes."""
+        self._values.clear()
         if self._remove_at_teardown and context.run_id:
             remove_run_frames(self.root, context.run_id)
 
@@ -227,6 +237,9 @@ class RunScopedArrowIOManager(ConfigurableIOManager):
         """Write the value under this run's directory (None: nothing to keep)."""
         if obj is None:
             return
+        if self._in_memory:
+            self._values[self._folder(context.run_id, context)] = obj
+            return
         write_value(obj, self._folder(context.run_id, context))
 
     def load_input(self, context: InputContext) -> Any:
@@ -234,6 +247,8 @@ class RunScopedArrowIOManager(ConfigurableIOManager):
         upstream = context.upstream_output
         run_id = context.run_id if upstream is None else upstream.run_id
         folder = self._folder(run_id, context)  # the input context names the upstream asset
+        if self._in_memory and folder in self._values:
+            return self._values[folder]
         if not folder.exists():
             name = context.asset_key.to_user_string() if context.has_asset_key else context.name
             raise MissingUpstreamError(

@@ -45,6 +45,8 @@ from mc_pipelines_tests.support.app_data import (
 from mc_pipelines_tests.support.dagster_runs import SYNC_ASSETS, resources_for
 
 SEEDED = "zelda.quartermain-4471@acme-mail.io"
+# values as files, as a run whose steps run in several processes (multiprocess, Celery) writes them
+ON_DISK = {"io_manager": {"config": {"frames_in_memory": False}}}
 
 
 def audience_sync_job():
@@ -112,7 +114,7 @@ def test_no_contact_email_under_the_instance_after_a_run(home, pg_app_engine, em
         RunScopedArrowIOManager.handle_output = spy
         try:
             result = execute_job(reconstructable(audience_sync_job), instance=instance,
-                                 run_config=sync_run_config(executor={"in_process": {}}),
+                                 run_config=sync_run_config(executor={"in_process": {}}, resources=ON_DISK),
                                  tags={**org_tags("acme"), "dagster/partition": "acme"})
         finally:
             RunScopedArrowIOManager.handle_output = original
@@ -123,6 +125,32 @@ def test_no_contact_email_under_the_instance_after_a_run(home, pg_app_engine, em
         assert SEEDED in audience
         assert files_holding(home, SEEDED) == []
         assert not any((home / "storage" / "run_frames").glob("*/*"))
+
+
+def test_an_in_process_run_hands_its_frames_over_in_memory(home, pg_app_engine, emulator):
+    connect_to_emulator(pg_app_engine, emulator, "acme")
+    frames = home / "storage" / "run_frames"
+    with instance_for_test(temp_dir=str(home)) as instance:
+        ensure_org_partitions(instance, ["acme"])
+        outputs: list[str] = []
+        original = RunScopedArrowIOManager.handle_output
+
+        def spy(self, context, obj):
+            original(self, context, obj)
+            outputs.append(context.asset_key.to_user_string())
+            assert files_holding(home, SEEDED) == [], f"{outputs[-1]} reached the disk"
+
+        RunScopedArrowIOManager.handle_output = spy
+        try:  # the default: every step in this process, values never written
+            result = execute_job(reconstructable(audience_sync_job), instance=instance,
+                                 run_config=sync_run_config(executor={"in_process": {}}),
+                                 tags={**org_tags("acme"), "dagster/partition": "acme"})
+        finally:
+            RunScopedArrowIOManager.handle_output = original
+        assert result.success
+        assert {"source_contacts", "consented_contacts", "desired_members"} <= set(outputs)
+        assert not frames.exists() or [p for p in frames.rglob("*") if p.is_file()] == []
+        assert SEEDED in [m["email_address"] for m in emulator.dump_list(*_account(pg_app_engine, emulator))]
 
 
 def _account(engine, emulator) -> tuple[str, str]:
@@ -140,7 +168,8 @@ KILLED_RUN = textwrap.dedent("""
     from mc_pipelines_tests.test_io_manager import audience_sync_job
     instance = DagsterInstance.get()
     execute_job(reconstructable(audience_sync_job), instance=instance,
-                run_config=sync_run_config(executor={"in_process": {}}),
+                run_config=sync_run_config(executor={"in_process": {}},
+                                           resources={"io_manager": {"config": {"frames_in_memory": False}}}),
                 tags={**org_tags("acme"), "dagster/partition": "acme"})
 """)
 
