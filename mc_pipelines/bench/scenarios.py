@@ -430,7 +430,7 @@ def noop_resync(ctx: BenchContext) -> ScenarioResult:
         org, setup = ctx.large_org, {"reused": "the incremental_1m org, right after its incremental run"}
     result = ScenarioResult("noop_resync", org.contacts)
     writes_before = _emulator_writes(env, org.api_key)
-    run = materialize_in_worker(env, org)
+    run = materialize_in_worker(env, org, profile_to=ctx.profile_path("noop_resync"))
     emulator_writes = _emulator_writes(env, org.api_key) - writes_before
     summary = _run_summary(run)
     result.checks += [

@@ -119,12 +119,11 @@ def _withdrawn_duplicates(engine: Engine, org_id: str, desired: pd.DataFrame) ->
     candidates = contacts.withdrawn_live_contacts(engine, org_id)
     if not candidates or desired.empty:
         return set()
-    wanted = set(desired["subscriber_hash"])
-    emails = {}
-    for _cid, email in candidates:
-        key = contacts.address_key(email)
-        if key and (h := subscriber_hash(key)) in wanted:
-            emails[key] = h
+    keys = {contacts.address_key(email) for _cid, email in candidates}
+    hashes = {subscriber_hash(k): k for k in keys if k}
+    # the hash table over the few candidates, not over the whole desired state
+    wanted = desired.loc[desired["subscriber_hash"].isin(list(hashes)), "subscriber_hash"]
+    emails = {hashes[h]: h for h in set(wanted)}
     if not emails:
         return set()
     by_address = contacts.contact_ids_by_address(engine, org_id, list(emails))
@@ -148,8 +147,8 @@ def _contexts(engine: Engine, org_id: str, desired: pd.DataFrame,
     leaving: dict[str, pd.DataFrame] = {}
     for outcome in live:
         state = states[outcome.audience_id]
-        wanted = set(_rows_of(desired, outcome.audience_id)["subscriber_hash"])
-        leaving[outcome.audience_id] = state[~state["subscriber_hash"].isin(wanted)]
+        wanted = pd.Index(_rows_of(desired, outcome.audience_id)["subscriber_hash"])  # unique
+        leaving[outcome.audience_id] = state[wanted.get_indexer(state["subscriber_hash"]) < 0]
     frames = [f for f in leaving.values() if len(f)]
     rows = pd.concat(frames) if frames else pd.DataFrame(columns=["contact_id", "email", "subscriber_hash"])
     ids = [int(i) for i in rows["contact_id"].dropna().unique().tolist()]
@@ -163,8 +162,7 @@ def _contexts(engine: Engine, org_id: str, desired: pd.DataFrame,
         if (own is not None and not own[0]) or any(not consent and not deleted for consent, deleted in others):
             withdrawn.add(h)
     live_ids = frozenset(i for i, (_consent, deleted) in flags.items() if not deleted)
-    cohort = desired.drop_duplicates("contact_id")
-    cohort = cohort[cohort["contact_id"].isin(ids)]
+    cohort = desired[desired["contact_id"].isin(ids)].drop_duplicates("contact_id")
     cohort_contacts = dict(zip(cohort["contact_id"].astype(int), cohort["subscriber_hash"], strict=True))
     return {o.audience_id: lc.AudienceContext(
         frozen=o.audience_id in scope.frozen,
