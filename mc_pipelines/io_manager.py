@@ -3,8 +3,9 @@
 Contact frames (emails, names, phones) are handed from one step of a run to the next; none may
 outlive its run outside the application database (issue 15, "contact data at rest"). When every
 step runs in one process (the in-process executor: the default here, the CLI, the bench) the
-values are handed over in memory and never touch the disk (`frames_in_memory`, on by default;
-dropped at the end of the run). Otherwise `RunScopedArrowIOManager` writes every value under
+values are handed over in memory and never touch the disk (`frames_in_memory`, on by default):
+an output no step of the run reads is not kept, one read by a single step that is never
+retried is released when that step loads it, the rest are dropped at the end of the run. Otherwise `RunScopedArrowIOManager` writes every value under
 `<base_dir>/<run_id>/<asset key>/<partition>` and that directory is removed
 
 - at the end of a run whose steps share one process (the in-process executor: the CLI, the
@@ -48,6 +49,7 @@ from dagster import (
     InputContext,
     OutputContext,
 )
+from dagster._core.execution.plan.outputs import StepOutputHandle
 from pydantic import Field, PrivateAttr
 
 from mc_pipelines.errors import FixableError
@@ -170,15 +172,37 @@ def _newest_mtime(folder: Path) -> float:
     return newest
 
 
+IN_PROCESS_RUNS: set[str] = set()
+"""Runs whose steps all execute in this process, registered by the project's executor
+(`automation/org_executor.py`) while it orchestrates them with Dagster's in-process executor."""
+
+
 def _steps_share_process(context: InitResourceContext) -> bool:
     """True when every step of the run runs in this process (in-process executor): the IO
-    manager's teardown is then the end of the run."""
+    manager's teardown is then the end of the run. Known from the project's executor, or from a
+    run config that selects `in_process` (a run executed outside the project's executor)."""
     run = context.dagster_run
     if run is None:
         return False
+    if run.run_id in IN_PROCESS_RUNS:
+        return True
     execution = (run.run_config or {}).get("execution") or {}
     config = execution.get("config") if isinstance(execution, dict) else None
     return isinstance(config, dict) and "in_process" in config
+
+
+def _readers(context: OutputContext) -> list[tuple[str, bool]] | None:
+    """The steps of this run that read the output, each with whether it may be retried; None
+    when the execution plan cannot tell (then the value is kept until the run ends)."""
+    try:
+        step_context = context.step_context
+        plan, job = step_context.execution_plan, step_context.job_def
+        handle = StepOutputHandle(context.step_key, context.name, context.mapping_key)
+        return [(step.key, job.get_retry_policy_for_handle(step.node_handle) is not None)
+                for step in plan.get_steps_to_execute_in_topo_order()
+                if any(handle in i.get_step_output_handle_dependencies() for i in step.step_inputs)]
+    except Exception:  # not an executing step (a test context), or a plan this code cannot read
+        return None
 
 
 class RunScopedArrowIOManager(ConfigurableIOManager):
@@ -200,6 +224,7 @@ class RunScopedArrowIOManager(ConfigurableIOManager):
     _remove_at_teardown: bool = PrivateAttr(default=False)
     _in_memory: bool = PrivateAttr(default=False)
     _values: dict[Path, Any] = PrivateAttr(default_factory=dict)
+    _read_once: set[Path] = PrivateAttr(default_factory=set)
 
     @property
     def root(self) -> Path:
@@ -217,6 +242,7 @@ class RunScopedArrowIOManager(ConfigurableIOManager):
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         """End of an in-process run (success or failure): its directory goes."""
         self._values.clear()
+        self._read_once.clear()
         if self._remove_at_teardown and context.run_id:
             remove_run_frames(self.root, context.run_id)
 
@@ -238,7 +264,13 @@ class RunScopedArrowIOManager(ConfigurableIOManager):
         if obj is None:
             return
         if self._in_memory:
-            self._values[self._folder(context.run_id, context)] = obj
+            readers = _readers(context)
+            if readers == []:  # no step of this run reads it: nothing to keep
+                return
+            key = self._folder(context.run_id, context)
+            self._values[key] = obj
+            if readers is not None and len(readers) == 1 and not readers[0][1]:
+                self._read_once.add(key)  # released when its one reader, never retried, loads it
             return
         write_value(obj, self._folder(context.run_id, context))
 
@@ -248,6 +280,9 @@ class RunScopedArrowIOManager(ConfigurableIOManager):
         run_id = context.run_id if upstream is None else upstream.run_id
         folder = self._folder(run_id, context)  # the input context names the upstream asset
         if self._in_memory and folder in self._values:
+            if folder in self._read_once:  # a million-row frame is not held for the whole run
+                self._read_once.discard(folder)
+                return self._values.pop(folder)
             return self._values[folder]
         if not folder.exists():
             name = context.asset_key.to_user_string() if context.has_asset_key else context.name

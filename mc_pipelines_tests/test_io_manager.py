@@ -133,22 +133,30 @@ def test_an_in_process_run_hands_its_frames_over_in_memory(home, pg_app_engine, 
     with instance_for_test(temp_dir=str(home)) as instance:
         ensure_org_partitions(instance, ["acme"])
         outputs: list[str] = []
+        held: list[set[str]] = []  # the frames in memory after each output
         original = RunScopedArrowIOManager.handle_output
 
         def spy(self, context, obj):
             original(self, context, obj)
             outputs.append(context.asset_key.to_user_string())
             assert files_holding(home, SEEDED) == [], f"{outputs[-1]} reached the disk"
+            held.append({k.parts[-2] for k in self._values})
 
         RunScopedArrowIOManager.handle_output = spy
-        try:  # the default: every step in this process, values never written
+        try:  # run config as the daemon launches it: the job's executor runs every step here
             result = execute_job(reconstructable(audience_sync_job), instance=instance,
-                                 run_config=sync_run_config(executor={"in_process": {}}),
+                                 run_config=sync_run_config(),
                                  tags={**org_tags("acme"), "dagster/partition": "acme"})
         finally:
             RunScopedArrowIOManager.handle_output = original
         assert result.success
         assert {"source_contacts", "consented_contacts", "desired_members"} <= set(outputs)
+        # a frame is held only until its one reader loaded it (source_contacts, the cohort), or
+        # to the end of the run when its reader may retry (audience_sync); unread ones never
+        after = dict(zip(outputs, held, strict=True))
+        assert after["source_contacts"] == {"source_contacts"}
+        assert after["consented_contacts"] == {"consented_contacts"}
+        assert after["desired_members"] == {"segment_summary", "desired_members"}
         assert not frames.exists() or [p for p in frames.rglob("*") if p.is_file()] == []
         assert SEEDED in [m["email_address"] for m in emulator.dump_list(*_account(pg_app_engine, emulator))]
 

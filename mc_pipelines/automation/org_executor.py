@@ -25,11 +25,13 @@ from dagster import (
 from dagster._core.execution.context.system import PlanOrchestrationContext
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.execution.retries import RetryMode
+from dagster._core.executor.in_process import InProcessExecutor
 
 from mc_pipelines.automation.executor import in_process_or_multiprocess_executor
 from mc_pipelines.automation.run_config import run_org
 from mc_pipelines.config import database_url
 from mc_pipelines.errors import FixableError
+from mc_pipelines.io_manager import IN_PROCESS_RUNS
 from mc_pipelines.store.db import engine_for
 from mc_pipelines.store.org_lock import DEFAULT_WAIT_SECONDS, org_lock
 
@@ -60,6 +62,15 @@ class OrgLockedExecutor(Executor):
     def execute(self, plan_context: PlanOrchestrationContext,
                 execution_plan: ExecutionPlan) -> Iterator[DagsterEvent]:
         """The wrapped executor's events, produced while the run's org lock is held."""
+        if isinstance(self.inner, InProcessExecutor):  # the IO manager hands frames over in memory
+            IN_PROCESS_RUNS.add(plan_context.run_id)
+        try:
+            yield from self._execute(plan_context, execution_plan)
+        finally:
+            IN_PROCESS_RUNS.discard(plan_context.run_id)
+
+    def _execute(self, plan_context: PlanOrchestrationContext,
+                 execution_plan: ExecutionPlan) -> Iterator[DagsterEvent]:
         org_id = run_org(plan_context.dagster_run)
         if org_id is None:
             yield from self.inner.execute(plan_context, execution_plan)
