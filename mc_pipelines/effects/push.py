@@ -11,19 +11,10 @@ claims more than Mailchimp holds.
   project's signup marker (`timestamp_signup` = the intent's time). "Already a list member" is
   read back: the project's own create (marker matches) or a linked member with the status read
   (B5). Refusals for the row's data are parked with the payload (retried when it changes, C5).
-- Field updates: PATCH without a status (B1, B7), never batch subscribe: that call carries a
-  status, and the one the project holds may be older than a change no pull has seen (B1's
-  conformance test plants exactly that). Refusals for data are parked until the data changes
-  (C7).
-- Status changes: exactly the status the plan chose from the one just read (unsubscribe,
-  re-subscribe, double opt-in request), announced as an intent first. Right before them the
-  push pulls what changed in the audience since its cursor (`effects.pull`, applied as any
-  pull) and reads the state again: a member that opted out, was cleaned or archived since the
-  plan is not unsubscribed (that would make its opt-out look like the project's, or un-archive
-  it); the others' unsubscribes go by batch subscribe (`update_existing`, status
-  `unsubscribed`, ≤500 a call: MAILCHIMP.md, "or for explicit unsubscribes"), which does to an
-  existing member what a PATCH of the status does; re-subscribes and double opt-in requests
-  by PATCH.
+- Field updates: PATCH without a status (B1, B7). Refusals for data are parked until the data
+  changes (C7).
+- Status changes: PATCH with exactly the status the plan chose from the one just read
+  (unsubscribe, re-subscribe, double opt-in request).
 - Address changes: PATCH `email_address` on the old member (B10); where Mailchimp refuses, the old
   member leaves as on any exit and the new address is created.
 - Managed tags: static-segment add/remove batches (≤500 emails a call); only members Mailchimp
@@ -42,14 +33,13 @@ from sqlalchemy.engine import Engine
 
 from mc_pipelines.effects.consent import OPT_OUT, MailchimpChange, apply_changes
 from mc_pipelines.effects.new_member_tags import tag_new_members
-from mc_pipelines.effects.pull import pull_audience
 from mc_pipelines.effects.readback import read_member
-from mc_pipelines.mailchimp.addresses import address_key, subscriber_hash
+from mc_pipelines.mailchimp.addresses import subscriber_hash
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.endpoints.batches import member_patch_op
 from mc_pipelines.mailchimp.limits import chunk
 from mc_pipelines.mailchimp.results import OperationResult
-from mc_pipelines.store import cursors, member_state
+from mc_pipelines.store import member_state
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.sync import lifecycle as lc
 from mc_pipelines.sync.diff import AudiencePlan
@@ -355,13 +345,8 @@ class AudiencePusher:
             await self._save(group, [k for k in group[0] if k != "subscriber_hash"])
 
     async def change_status(self, rows: pd.DataFrame, status_of: Callable[[dict[str, Any]], str],
-                            state: pd.DataFrame | None = None,
-                            fresh: dict[str, str] | None = None) -> None:
-        """Explicit status changes, each to the status the plan chose from the one just read.
-        Unsubscribes: of members `fresh` (`fresh_statuses`) still shows mailable, by batch
-        subscribe; of members it shows opted out, cleaned or archived since the plan, none (the
-        fresh pull recorded them; an unsubscribe would make their opt-out look like the
-        project's); the rest by PATCH."""
+                            state: pd.DataFrame | None = None) -> None:
+        """Explicit status changes, each to the status the plan chose from the one just read."""
         if not len(rows):
             return
         known: dict[str, dict[str, Any]] = {}
@@ -370,22 +355,12 @@ class AudiencePusher:
             known = {h: {"status": st, "status_origin": o} for h, st, o in zip(
                 mine["subscriber_hash"], mine["status"], mine["status_origin"], strict=True)}
         records = rows.to_dict("records")
-        bulk: list[dict[str, Any]] = []
-        if fresh:
-            # opted out, cleaned or archived in Mailchimp since the plan: nothing to send
-            records = [r for r in records if status_of(r) != lc.UNSUBSCRIBED
-                       or fresh.get(r["subscriber_hash"], lc.SUBSCRIBED) in lc.MAILABLE]
-            bulk = [r for r in records if status_of(r) == lc.UNSUBSCRIBED and r["subscriber_hash"] in fresh]
-            records = bulk + [r for r in records if not (status_of(r) == lc.UNSUBSCRIBED
-                                                         and r["subscriber_hash"] in fresh)]
         now = utcnow()
         intents = {lc.UNSUBSCRIBED: lc.INTENT_UNSUBSCRIBE, lc.SUBSCRIBED: lc.INTENT_SUBSCRIBE,
                    lc.PENDING: lc.INTENT_PENDING}
         for wanted in {status_of(r) for r in records}:
             await self._announce([r for r in records if status_of(r) == wanted], intents[wanted], now)
-        answers = [*await self._unsubscribe_in_bulk(bulk),
-                   *await self._patch_all([(r["email"], {"status": status_of(r)})
-                                           for r in records[len(bulk):]])]
+        answers = await self._patch_all([(r["email"], {"status": status_of(r)}) for r in records])
         saved = []
         for row, (member, error) in zip(records, answers, strict=True):
             wanted = status_of(row)
@@ -421,37 +396,6 @@ class AudiencePusher:
         results = await self.client.batch_operations(operations, chunk_size=self.batch_size)
         return [(r.body if isinstance(r.body, dict) else {}, None) if r.ok else (None, PatchError.of(r))
                 for r in results]
-
-    async def fresh_statuses(self, hashes: Sequence[str]) -> dict[str, str] | None:
-        """The members' statuses as far as Mailchimp has shown them, right before the status
-        changes: what changed in the audience since its cursor is pulled and applied to the state
-        (as any pull: opt-outs withdraw consent), then the state is read. None when the audience
-        was never pulled (every status change by PATCH then)."""
-        if not len(hashes):
-            return {}
-        if await asyncio.to_thread(cursors.get_cursor, self.engine, self.org_id, self.audience_id) is None:
-            return None
-        await pull_audience(self.client, self.engine, self.org_id, self.audience_id)
-        return await asyncio.to_thread(member_state.statuses, self.engine, self.org_id,
-                                       self.audience_id, list(hashes))
-
-    async def _unsubscribe_in_bulk(self, rows: list[dict[str, Any]]
-                                   ) -> list[tuple[dict[str, Any] | None, PatchError | None]]:
-        """Batch subscribe (`update_existing`, status `unsubscribed`, ≤500 a call) of members
-        just seen mailable: per row, as `_patch_all`, the member Mailchimp answered or why not."""
-        if not rows:
-            return []
-        result = await self.client.batch_subscribe(
-            self.audience_id, [{"email_address": r["email"], "status": lc.UNSUBSCRIBED} for r in rows],
-            update_existing=True, chunk_size=self.batch_size)
-        answers: dict[str, tuple[dict[str, Any] | None, PatchError | None]] = {}
-        for member in [*result.updated, *result.created]:
-            answers[address_key(str(member.get("email_address", "")))] = (member, None)
-        for error in result.errors:
-            answers[address_key(error.email)] = (None, PatchError(
-                0 if error.code == "request_failed" else 400, error.code, error.message))
-        missing = (None, PatchError(0, "Missing Result", "the batch subscribe answer does not list it"))
-        return [answers.get(address_key(r["email"]), missing) for r in rows]
 
     # -- managed tags ----------------------------------------------------------------------------
     async def tags(self, adds: pd.DataFrame, removes: pd.DataFrame, current: dict[str, set[str]]) -> None:
@@ -584,15 +528,14 @@ async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, au
     updates = plan.updates
     if len(linked):
         updates = pd.concat([updates, linked[list(updates.columns)]], ignore_index=True)
+    await pusher.update(updates)
     unsubscribes = plan.unsubscribes
     if len(refused):
         old = state[state["subscriber_hash"].isin(refused["old_hash"])
                     & state["status"].isin(list(lc.MAILABLE)) & (state["ownership"] == lc.CREATED)]
         unsubscribes = pd.concat([unsubscribes, old[["subscriber_hash", "contact_id", "email"]]
                                   .assign(reason="email_changed", explicit=False)], ignore_index=True)
-    fresh = await pusher.fresh_statuses(unsubscribes["subscriber_hash"].tolist() if len(unsubscribes) else [])
-    await asyncio.gather(pusher.update(updates),
-                         pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED, state, fresh))
+    await pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED, state)
     await pusher.change_status(plan.resubscribes, lambda r: r["status"], state)
     current = tags_by_hash(state, plan)
     if len(plan.email_changes):  # a member that moved keeps its managed tags (B10)

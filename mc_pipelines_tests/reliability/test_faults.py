@@ -334,7 +334,7 @@ def sqlite_app(tmp_path):
 def test_lost_answers_of_unsubscribes_and_tag_moves_are_read_back_not_misread(backend_engine, process_emulator, seed):
     """Lost acknowledgements (`ack_loss_rate`: Mailchimp applies the write, the answer never
     comes) on the run where contacts withdraw consent, get deleted, leave segments and join
-    others: unsubscribes (batch subscribe of status `unsubscribed`) and tag moves whose answers are lost
+    others: unsubscribes (member PATCHes through `/batches`) and tag moves whose answers are lost
     keep their intent and are read back. The audience ends exactly as desired, no consent is
     withdrawn as a Mailchimp-side opt-out (B8: the project's own unsubscribe is never misread),
     no intent is left, and a re-sync writes nothing."""
@@ -361,10 +361,7 @@ def test_lost_answers_of_unsubscribes_and_tag_moves_are_read_back_not_misread(ba
             changes.setdefault(cid, {})["deleted_at"] = datetime.now()
         _bulk_update(engine, org_id, changes)
         emulator.set_faults(key, clear=True, ack_loss_rate=0.3, seed=seed)
-        # no retry by the client: a lost answer is left to the next run's read-back (unsubscribes
-        # and tag moves are idempotent, so the client's retries would otherwise resend them)
-        metas, runs = sync_until_clean(instance, org_id, engine, emulator, batch_size=25, max_runs=8,
-                                       max_attempts=1)
+        metas, runs = sync_until_clean(instance, org_id, engine, emulator, batch_size=25, max_runs=8)
         desired = desired_audience(engine, org_id)
         expected = Expectation(desired=desired, left={e for e in first if e not in desired})
         problems = differences(expected, audience(emulator, key, aud))
