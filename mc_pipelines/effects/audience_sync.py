@@ -143,12 +143,17 @@ def _contexts(engine: Engine, org_id: str, desired: pd.DataFrame,
               states: dict[str, pd.DataFrame], live: list[AudienceOutcome], scope: SyncScope,
               settings: SyncSettings, opted_out: set[str]) -> dict[str, lc.AudienceContext]:
     """Each audience's context: whether it is frozen, and why its leaving members leave (explicit
-    consent withdrawal, deletion, address change) — read from the application for them only."""
+    consent withdrawal, deletion, address change) — read from the application for them only, and
+    only for those whose exit can write something (mailable, or holding managed tags)."""
     leaving: dict[str, pd.DataFrame] = {}
     for outcome in live:
         state = states[outcome.audience_id]
         wanted = pd.Index(_rows_of(desired, outcome.audience_id)["subscriber_hash"])  # unique
-        leaving[outcome.audience_id] = state[wanted.get_indexer(state["subscriber_hash"]) < 0]
+        gone = state[wanted.get_indexer(state["subscriber_hash"]) < 0]
+        # only an exit that can write needs its reason (`sync.diff`): a member still mailable, or
+        # one holding managed tags — not the members that left long ago, every run again
+        leaving[outcome.audience_id] = gone[gone["status"].isin(list(lc.MAILABLE)).to_numpy()
+                                            | gone["managed_tags"].map(_holds_tags).to_numpy(dtype=bool)]
     frames = [f for f in leaving.values() if len(f)]
     rows = pd.concat(frames) if frames else pd.DataFrame(columns=["contact_id", "email", "subscriber_hash"])
     ids = [int(i) for i in rows["contact_id"].dropna().unique().tolist()]
@@ -170,6 +175,10 @@ def _contexts(engine: Engine, org_id: str, desired: pd.DataFrame,
         withdrawn=frozenset(withdrawn), live_contacts=live_ids, cohort_contacts=cohort_contacts,
         existing_members=settings.existing_members, reconsent=settings.reconsent,
         guard=settings.guard) for o in live}
+
+
+def _holds_tags(tags: object) -> bool:
+    return tags is not None and not (isinstance(tags, float) and pd.isna(tags)) and len(tags) > 0  # type: ignore[arg-type]
 
 
 def _rows_of(frame: pd.DataFrame, audience: str) -> pd.DataFrame:
