@@ -1,11 +1,13 @@
-"""Run-scoped storage of the values passed between assets: Arrow files for frames, removed at run end.
+"""Run-scoped storage of the values passed between assets: in memory, or Arrow files removed at
+run end.
 
 Contact frames (emails, names, phones) are handed from one step of a run to the next; none may
 outlive its run outside the application database (issue 15, "contact data at rest"). When every
 step runs in one process (the in-process executor: the default here, the CLI, the bench) the
 values are handed over in memory and never touch the disk (`frames_in_memory`, on by default):
 an output no step of the run reads is not kept, one read by a single step that is never
-retried is released when that step loads it, the rest are dropped at the end of the run. Otherwise `RunScopedArrowIOManager` writes every value under
+retried is released when that step loads it, the rest are dropped at the end of the run.
+Otherwise `RunScopedArrowIOManager` writes every value under
 `<base_dir>/<run_id>/<asset key>/<partition>` and that directory is removed
 
 - at the end of a run whose steps share one process (the in-process executor: the CLI, the

@@ -42,7 +42,6 @@ class Template:
         return [c for c in self.frame.columns if c not in EXPORT_COLUMNS]
 
 
-
 def export_template(engine: Engine, client_for: ClientFactory, org_id: str, *,
                     read_tags: bool = True, max_members: int = DEFAULT_MAX_MEMBERS) -> Template:
     """The org's export rows with the Y/N tag columns. With `read_tags` (and an active

@@ -34,6 +34,7 @@ MAX_BODY_BYTES = 64 * 1024
 # a write of the API waits this long for a run of the org to finish, then answers 409
 LOCK_WAIT_SECONDS = 30.0
 
+
 @dataclass(frozen=True)
 class Call:
     """What a handler gets: the database, the audit actor, validated path values and body."""

@@ -44,7 +44,6 @@ def run_mailchimp(coro: Coroutine[Any, Any, T]) -> T:
         raise Failure(description=str(exc), allow_retries=False) from None
 
 
-
 def _cell(value: Any) -> Any:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None

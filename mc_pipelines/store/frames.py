@@ -32,8 +32,8 @@ def read_frame(
 
     PostgreSQL streams the result with COPY as CSV (about 10x faster than fetching rows at a
     million rows), parsed by Arrow's multithreaded CSV reader (about twice as fast as pandas'
-    at a million contacts); SQLite is read in chunks. Only an empty field is NULL. Text NULLs become None, JSON columns Python objects
-    (NULL → []). JSON columns hold few distinct values (tag lists): each distinct text is parsed
+    at a million contacts; only an empty field is NULL); SQLite is read in chunks. Text NULLs
+    become None, boolean NULLs False, JSON columns Python objects (NULL → []). JSON columns hold few distinct values (tag lists): each distinct text is parsed
     once and the rows holding it share that object, which also makes the frame cheap to pickle
     between assets — treat the cells as read-only (copy a list before changing it).
     """
@@ -51,18 +51,16 @@ def read_frame(
                 null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True))
         frame = table.to_pandas()
         del table
-        for col in bool_columns:
-            frame[col] = frame[col].fillna(False).astype(bool)
     else:
         with engine.connect() as conn:
             chunks = list(pd.read_sql(sa.text(sql), conn, params=params, chunksize=chunk_rows))
         frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(columns))
-        for col in bool_columns:
-            frame[col] = frame[col].fillna(0).astype(bool)
         for col in text_columns:  # Arrow's text columns already hold None for NULL
             values = frame[col].to_numpy(dtype=object, copy=True)
             values[pd.isna(values)] = None
             frame[col] = values
+    for col in bool_columns:  # NULL → False (Arrow: None; SQLite: NaN)
+        frame[col] = frame[col].fillna(False).astype(bool)
     if list(frame.columns) != list(columns):  # reindex copies every column: only when needed
         frame = frame.reindex(columns=list(columns))
     for col in json_columns:
