@@ -130,6 +130,22 @@ def forget_rows(engine: Engine, org_id: str, audience_id: str, hashes: Iterable[
     return removed
 
 
+def contacts_of_members(engine: Engine, org_id: str, hashes: Iterable[str]) -> dict[str, set[int]]:
+    """The contacts the org's state links to these members, in any audience, keyed by hash."""
+    hashes = sorted(set(hashes))
+    found: dict[str, set[int]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(hashes), 1000):
+            for sub_hash, contact_id in conn.execute(
+                sa.select(state_table.c.subscriber_hash, state_table.c.contact_id).where(
+                    state_table.c.org_id == org_id, state_table.c.contact_id.is_not(None),
+                    state_table.c.subscriber_hash.in_(hashes[start:start + 1000]),
+                )
+            ).tuples():
+                found.setdefault(sub_hash, set()).add(int(contact_id))
+    return found
+
+
 def lifecycle_rows(engine: Engine, org_id: str, audience_id: str, hashes: Iterable[str],
                    columns: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The given columns of the given members' state rows, keyed by hash (absent members are

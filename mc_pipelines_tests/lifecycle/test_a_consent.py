@@ -84,6 +84,46 @@ def test_A5_mailchimp_unsubscribe_withdraws_every_record_of_the_address(world: W
     assert world.meta()["resubscribed"] == world.meta()["reconfirmation_requested"] == 0
 
 
+def test_A5_mailchimp_unsubscribe_reaches_a_contact_whose_address_the_app_changed(world: World):
+    """The person opts out in Mailchimp and, before the next run, the app changes the contact's
+    address: the opt-out still withdraws that contact's consent (the state links the member to
+    it), so the member is neither moved to the new address nor asked to confirm again (A8 needs
+    a `given` newer than the opt-out; there is none)."""
+    ann = world.add("ann@a5m.example.org")
+    world.sync()
+    world.person("ann@a5m.example.org", "unsubscribe")
+    world.change_email(ann, "ann.new@a5m.example.org")
+    before = world.writes()
+    world.sync()
+    assert world.consent(ann) is False
+    assert world.trail(ann) == [("given", "app"), ("withdrawn", "mailchimp")]
+    assert world.status("ann@a5m.example.org") == "unsubscribed"
+    assert world.member("ann.new@a5m.example.org") is None
+    # one member, never asked to confirm
+    assert [(m["email_address"], m["confirmation_emails"])
+            for m in world.emulator.dump_list(world.api_key, world.audience_id)] == [
+        ("ann@a5m.example.org", 0)]
+    meta = world.meta()
+    assert meta["email_changed"] == meta["reconfirmation_requested"] == meta["created"] == 0
+    world.sync()
+    assert world.writes() == before  # nothing written on either run
+
+
+def test_A5_unsubscribe_webhook_reaches_a_contact_whose_address_the_app_changed(world: World):
+    ann = world.add("ann@a5mw.example.org")
+    world.sync()
+    world.webhooks_to_receiver()
+    world.change_email(ann, "ann.new@a5mw.example.org")
+    world.person("ann@a5mw.example.org", "unsubscribe")
+    world.await_webhooks()
+    assert world.consent(ann) is False  # before any pull
+    before = world.writes()
+    world.sync()
+    assert world.member("ann.new@a5mw.example.org") is None
+    assert world.status("ann@a5mw.example.org") == "unsubscribed"
+    assert world.writes() == before
+
+
 def test_A6_resubscribe_in_mailchimp_gives_consent_back(world: World):
     ann = world.add("ann@a6.example.org")
     world.sync()

@@ -283,6 +283,25 @@ def test_B10_app_address_change_moves_the_member_in_place(world: World):
     assert world.writes() == before
 
 
+def test_B10_address_change_after_a_bounce_creates_the_new_member(world: World):
+    """The old address bounced (cleaned) and the app then changed the contact's address: the
+    cleaned member is never written, the new address is created; a dead mailbox is not the
+    person's opt-out, so the contact's consent stays (A5 reaches the records holding the
+    address, and this one no longer does)."""
+    ann = world.add("ann@b10c.example.org")
+    world.sync()
+    world.person("ann@b10c.example.org", "cleaned")
+    world.change_email(ann, "ann.new@b10c.example.org")
+    world.sync()
+    assert world.status("ann@b10c.example.org") == "cleaned"
+    assert world.status("ann.new@b10c.example.org") == "subscribed"
+    assert world.consent(ann) is True
+    assert world.meta()["created"] == 1 and world.meta()["email_changed"] == 0
+    before = world.writes()
+    world.sync()
+    assert world.writes() == before
+
+
 def test_B10_refused_address_change_unsubscribes_the_old_member(world: World):
     world.preexisting("bob.new@b10.example.org", tags=["Marketer"])  # the new address is a member
     bob = world.add("bob@b10.example.org")

@@ -291,6 +291,28 @@ def state_rows(engine: Engine, org_id: str) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(sa.select(t).where(t.c.org_id == org_id))]
 
 
+def state_untruths(engine: Engine, org_id: str, held: dict[str, dict[str, Any]]) -> list[str]:
+    """What the project's state claims about the members it owns that Mailchimp (`held`, the
+    audience by address as `audience` returns it) does not bear out: a settled row (no intent)
+    of a created or linked member whose member is not there, or holds another status.
+
+    A member the state wrongly believes held is never created for a consenting contact (A1),
+    and its exits write to nobody; a wrong status is the diff's base for B1 and A7/A8."""
+    untrue = []
+    for row in state_rows(engine, org_id):
+        if row["intent"] is not None or row["ownership"] not in ("created", "linked"):
+            continue
+        if row["status"] in ("absent", "unknown"):
+            continue
+        member = held.get(str(row["email"]).lower())
+        if member is None:
+            untrue.append(f"{row['email']}: state says {row['ownership']} {row['status']}, "
+                          "Mailchimp does not hold it")
+        elif member["status"] != row["status"]:
+            untrue.append(f"{row['email']}: state says {row['status']}, Mailchimp {member['status']}")
+    return sorted(untrue)
+
+
 def consent_of(engine: Engine, org_id: str) -> dict[int, bool]:
     """contact id → marketing_consent."""
     c = tables.contacts
