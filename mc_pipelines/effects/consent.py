@@ -6,12 +6,11 @@ apply one rule:
   contact of the org with that address — live or soft-deleted, whatever stray whitespace the
   stored address has — unless the contact's latest consent event is a `given` newer than the
   opt-out (A9: a newer app consent is never erased; re-consent then follows A8);
-- a person's own opt-out (any but `cleaned`) also reaches the contacts the project's state links
-  to that member, whatever address the app holds for them now: a contact whose address the app
-  changed before the opt-out was read is still the person who opted out (A5), so the member is
-  never moved to the new address and asked to confirm again. A `cleaned` address is a dead
-  mailbox, not a choice: it reaches only the contacts still holding it, and a contact that moved
-  to another address gets a new member there (B10);
+- an opt-out also reaches the contacts the project's state links to that member, whatever
+  address the app holds for them now: a contact whose address the app changed before the opt-out
+  was read is still the person who opted out (A5), so the member is never moved to the new
+  address and asked to confirm again; and the outcome does not depend on whether a run happened
+  to read the opt-out before the app's change (a `cleaned` address included);
 - a subscribe made in Mailchimp after an opt-out (a signup form) gives consent back, unless the
   contact withdrew it in the app after that subscribe;
 - every consent change writes a `consent_events` row (source `mailchimp`, at Mailchimp's time of
@@ -28,7 +27,6 @@ from sqlalchemy.engine import Engine
 
 from mc_pipelines.mailchimp.addresses import address_key, subscriber_hash
 from mc_pipelines.store import contacts, member_state
-from mc_pipelines.sync import lifecycle as lc
 
 SOURCE = "mailchimp"
 OPT_OUT, RESUBSCRIBE = "opt_out", "resubscribe"
@@ -42,7 +40,6 @@ class MailchimpChange:
     kind: str                 # OPT_OUT or RESUBSCRIBE
     at: datetime | None       # when Mailchimp made it (naive UTC); None: unknown, taken as now
     detail: str
-    status: str | None = None  # the member's status in Mailchimp after the change, when known
 
 
 @dataclass
@@ -64,9 +61,9 @@ def apply_changes(engine: Engine, org_id: str, changes: Iterable[MailchimpChange
         return outcome
     by_address = contacts.contact_ids_by_address(engine, org_id, [c.email for c in changes])
     linked = member_state.contacts_of_members(
-        engine, org_id, [subscriber_hash(c.email) for c in changes if _by_the_person(c)])
+        engine, org_id, [subscriber_hash(c.email) for c in changes if c.kind == OPT_OUT])
     for change in changes:
-        if _by_the_person(change) and (also := linked.get(subscriber_hash(change.email))):
+        if change.kind == OPT_OUT and (also := linked.get(subscriber_hash(change.email))):
             key = address_key(change.email) or ""
             by_address[key] = sorted(set(by_address.get(key, [])) | also)
     outcome.contact_ids = by_address
@@ -89,11 +86,6 @@ def apply_changes(engine: Engine, org_id: str, changes: Iterable[MailchimpChange
             outcome.given += contacts.give_consent(engine, org_id, move, source=SOURCE,
                                                    detail=change.detail)
     return outcome
-
-
-def _by_the_person(change: MailchimpChange) -> bool:
-    """An opt-out the person made (not a bounce): it follows the member to its contacts."""
-    return change.kind == OPT_OUT and change.status != lc.CLEANED
 
 
 def _newer(latest: tuple[str, datetime] | None, kind: str, at: datetime | None, *,

@@ -287,7 +287,7 @@ class _PageApplier:
         if not members:
             return
         changes = [MailchimpChange(m.email, kind, m.last_changed,
-                                   f"{m.consent_detail} (audience {self.result.audience_id})", m.status)
+                                   f"{m.consent_detail} (audience {self.result.audience_id})")
                    for m in members]
         outcome = apply_changes(self.engine, self.org_id, changes, dry_run=self.dry_run)
         self.result.consent_withdrawn += outcome.withdrawn

@@ -272,7 +272,7 @@ class AudiencePusher:
                 changes.append(MailchimpChange(
                     row["email"], OPT_OUT, parse_mailchimp_time(member.get("last_changed")),
                     f"{member.get('status')} in Mailchimp before the project linked it "
-                    f"(audience {self.audience_id})", member.get("status")))
+                    f"(audience {self.audience_id})"))
             values = {"subscriber_hash": row["subscriber_hash"], "prior_tags": [], **outcome.values}
             if values.get("ownership") == lc.CREATED:
                 values["payload_hash"] = row["payload_hash"]

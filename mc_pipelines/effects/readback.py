@@ -81,8 +81,7 @@ async def resolve(client: MailchimpClient, engine: Engine, org_id: str, audience
         if outcome.opted_out:
             report.opted_out.add(row["subscriber_hash"])
             changes.append(MailchimpChange(row["email"], OPT_OUT, at, f"{member.get('status')} in "
-                                           f"Mailchimp, found on read-back (audience {audience_id})",
-                                           member.get("status")))
+                                           f"Mailchimp, found on read-back (audience {audience_id})"))
         elif outcome.resubscribed:
             report.resubscribed.add(row["subscriber_hash"])
             changes.append(MailchimpChange(row["email"], RESUBSCRIBE, at,

@@ -16,7 +16,7 @@ What the plan does to each member (`LIFECYCLE.md`):
   transactional → left alone and reported (B6);
 - desired under a new address while the contact's member has the old one → the member's address
   is changed in place (B10); the person changed it in Mailchimp → the old one is never re-created
-  (B9);
+  (B9); a marketer archived the member → the new address is not created either (B6);
 - not desired any more, subscribed or pending → unsubscribed when consent was withdrawn (created
   and linked, A3, B3); on other exits a created member is unsubscribed and a linked one only
   unlinked (B3); exits the configuration causes are held in frozen audiences (C1, C2), while
@@ -234,6 +234,10 @@ class _Planner:
                 used_state[j] = True
                 self.email_changes.append(i)
                 self.email_change_old.append(j)
+            elif self.status[j] == lc.ARCHIVED:  # B6: a new address never re-adds the person
+                create[i] = False
+                used_state[j] = True
+                self._skip_desired(i, "archived")
         return create
 
     def _resubscribe(self, rows: np.ndarray, at: np.ndarray) -> None:

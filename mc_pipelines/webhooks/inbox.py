@@ -87,6 +87,5 @@ def _act(engine: Engine, org_id: str, event: WebhookEvent, result: Recorded) -> 
         kind = OPT_OUT if outcome.opted_out else RESUBSCRIBE if outcome.resubscribed else None
     if kind is None:
         return
-    consent = apply_changes(engine, org_id, [MailchimpChange(event.email, kind, event.fired_at, detail,
-                                                             status)])
+    consent = apply_changes(engine, org_id, [MailchimpChange(event.email, kind, event.fired_at, detail)])
     result.consent_withdrawn, result.consent_given = consent.withdrawn, consent.given
