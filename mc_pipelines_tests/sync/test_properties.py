@@ -440,15 +440,21 @@ def _assert_converged(desired: pd.DataFrame, state: pd.DataFrame, ctx: lc.Audien
                       previous: AudiencePlan) -> None:
     """Nothing is left to write — but the tags and a status change (A7/A8) of a member whose
     address changed in the previous plan: they follow one run later, from what the move's answer
-    read (the push moves tags by the new address; a status is only sent once read, B1)."""
+    read (the push moves tags by the new address; a status is only sent once read, B1); and the
+    unsubscribes the previous plan's guard held: the guard's fraction is of the audience's size,
+    which the previous push changed (C4)."""
     plan = diff_audience(desired, state, ctx)
     moved = set(previous.email_changes["subscriber_hash"])
+    held = set(previous.skipped.loc[previous.skipped["reason"] == "mass_unsubscribe_guard",
+                                    "subscriber_hash"])
     for name in PLAN_FRAMES:
         if name == "skipped":
             continue
         frame = getattr(plan, name)
         if name in ("tag_adds", "tag_removes", "resubscribes"):
             frame = frame[~frame["subscriber_hash"].isin(moved)]
+        if name == "unsubscribes":
+            frame = frame[~frame["subscriber_hash"].isin(held)]
         assert frame.empty, f"{name} not converged:\n{frame}"
     if moved:
         assert diff_audience(desired, apply_plan(state, plan), ctx).is_empty
