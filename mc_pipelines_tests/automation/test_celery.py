@@ -110,6 +110,11 @@ def test_three_orgs_sync_with_celery_on_two_workers(pg_app_engine, emulator, pro
                        "MC_MAILCHIMP_BASE_URL": emulator.base_url_template}.items():
         monkeypatch.setenv(var, value)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(celery_config)])}
+    # the instance's tables, created once as a deployment does (`dagster instance migrate`):
+    # three run workers creating them at once race in PostgreSQL (`type "secondary_indexes"
+    # already exists`)
+    with DagsterInstance.get():
+        pass
     logs = {name: tmp_path / f"{name}.log" for name in ("w1", "w2")}
     workers: dict[str, subprocess.Popen] = {}
     try:

@@ -44,6 +44,7 @@ from mc_pipelines_tests.support.reliability import (
     differences,
     generated_contacts,
     state_rows,
+    state_untruths,
     sync_until_clean,
 )
 from mc_pipelines_tests.support.secret_scan import capture_text, scanned_instance
@@ -228,6 +229,7 @@ def test_killed_syncs_converge_and_state_never_claims_more_than_mailchimp_holds(
             sync_until_clean(instance, org_id, engine, emulator, batch_size=BATCH, max_runs=1)
             first = audience(emulator, key, conn["audience_id"])
             assert differences(Expectation(desired=desired), first) == []
+            assert state_untruths(engine, org_id, first) == []
             writes = emulator.stats(key)["writes"]
             sync_until_clean(instance, org_id, engine, emulator, max_runs=1)
             assert emulator.stats(key)["writes"] == writes, "re-sync after the crashes wrote again"
@@ -251,6 +253,7 @@ def test_killed_syncs_converge_and_state_never_claims_more_than_mailchimp_holds(
                                    mailchimp_side={e: "unsubscribed" for e in gone})
             problems = differences(expected, final)
             assert problems == [], f"{len(problems)} differences, first: {problems[:10]}"
+            assert state_untruths(engine, org_id, final) == []
             writes = emulator.stats(key)["writes"]
             metas, _ = sync_until_clean(instance, org_id, engine, emulator, max_runs=1)
             assert emulator.stats(key)["writes"] == writes, f"re-sync after the crashes wrote again: {metas}"
