@@ -116,7 +116,8 @@ def test_api_writes_fire_only_when_the_api_source_is_enabled(
     assert [(d["type"], d["source"]) for d in deliveries] == [
         ("subscribe", "api"), ("profile", "api"), ("unsubscribe", "api"),
     ]  # fmt: skip
-    assert receiver.posts()[1]["data[merges][FNAME]"] == "Q"
+    # (deliveries go out concurrently: the receiver may see them in another order)
+    assert [p["data[merges][FNAME]"] for p in receiver.posts() if p["type"] == "profile"] == ["Q"]
 
 
 def test_a_failing_receiver_gets_bounded_retries_without_blocking_the_api(

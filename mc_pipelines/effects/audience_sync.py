@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.effects.consent import SOURCE, latest_is_newer
 from mc_pipelines.effects.push import PushReport, push_audience
 from mc_pipelines.effects.readback import Readback, resolve
 from mc_pipelines.mailchimp.addresses import address_key, subscriber_hash
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.errors import AudienceNotFound
-from mc_pipelines.store import contacts
+from mc_pipelines.store import contacts, member_state
 from mc_pipelines.sync import lifecycle as lc
 from mc_pipelines.sync.desired import check_merge_field_map
 from mc_pipelines.sync.diff import AudiencePlan, diff_audience
@@ -84,7 +85,8 @@ async def sync_org(client: MailchimpClient, engine: Engine, org_id: str, desired
             push_audience(client, engine, org_id, o.audience_id, o.plan,
                           by_audience[o.audience_id], batch_size=settings.batch_size,
                           existing_members=settings.existing_members,
-                          new_member_tags=settings.new_member_tags)
+                          new_member_tags=settings.new_member_tags,
+                          withdrawn=contexts[o.audience_id].withdrawn)
             for o in live if o.plan is not None])
         for outcome, report in zip([o for o in live if o.plan is not None], reports, strict=True):
             outcome.report = report
@@ -174,7 +176,33 @@ def _contexts(engine: Engine, org_id: str, desired: pd.DataFrame,
         frozen_tags=scope.frozen_tags.get(o.audience_id, frozenset()),
         withdrawn=frozenset(withdrawn), live_contacts=live_ids, cohort_contacts=cohort_contacts,
         existing_members=settings.existing_members, reconsent=settings.reconsent,
-        guard=settings.guard) for o in live}
+        guard=settings.guard,
+        reconsented=_reconsented(engine, org_id, o.audience_id, _rows_of(desired, o.audience_id),
+                                 states[o.audience_id])) for o in live}
+
+
+def _reconsented(engine: Engine, org_id: str, audience_id: str, desired: pd.DataFrame,
+                 state: pd.DataFrame) -> frozenset[str]:
+    """The members opted out in Mailchimp that the app wants back whose contact's latest consent
+    change in the app is a `given` newer than the opt-out (A8, A9); read for them only.
+
+    Compared to the second, as the pull compares them (`effects.consent`): a `given` of the
+    opt-out's own second does not outrank it. What this stops is a consent flag that never met
+    the opt-out (set without a `given` event, or a consent the pull could not reach): the person
+    who opted out is never asked to confirm on the strength of it."""
+    back = state[(state["status"] == lc.UNSUBSCRIBED).to_numpy(dtype=bool)
+                 & (state["status_origin"] != lc.PROJECT).to_numpy(dtype=bool)]
+    if back.empty:
+        return frozenset()
+    at = pd.Index(desired["subscriber_hash"]).get_indexer(back["subscriber_hash"])
+    hashes = back["subscriber_hash"].to_numpy(dtype=object)[at >= 0]
+    contact_of = dict(zip(hashes, desired["contact_id"].to_numpy()[at[at >= 0]].tolist(), strict=True))
+    if not contact_of:
+        return frozenset()
+    opted_out = member_state.lifecycle_rows(engine, org_id, audience_id, list(contact_of), ["opted_out_at"])
+    latest = contacts.latest_consent_changes(engine, org_id, contact_of.values(), exclude_source=SOURCE)
+    return frozenset(h for h, cid in contact_of.items() if latest_is_newer(
+        latest.get(int(cid)), "given", (opted_out.get(h) or {}).get("opted_out_at")))
 
 
 def _holds_tags(tags: object) -> bool:

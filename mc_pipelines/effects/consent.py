@@ -73,10 +73,10 @@ def apply_changes(engine: Engine, org_id: str, changes: Iterable[MailchimpChange
     for change in changes:
         ids = by_address.get(address_key(change.email), [])
         if change.kind == OPT_OUT:
-            move = [i for i in ids if not _newer(latest.get(i), "given", change.at)]
+            move = [i for i in ids if not latest_is_newer(latest.get(i), "given", change.at)]
             outcome.kept += [i for i in ids if i not in move]
         else:
-            move = [i for i in ids if not _newer(latest.get(i), "withdrawn", change.at, ties=True)]
+            move = [i for i in ids if not latest_is_newer(latest.get(i), "withdrawn", change.at, ties=True)]
         if dry_run or not move:
             continue
         if change.kind == OPT_OUT:
@@ -88,8 +88,8 @@ def apply_changes(engine: Engine, org_id: str, changes: Iterable[MailchimpChange
     return outcome
 
 
-def _newer(latest: tuple[str, datetime] | None, kind: str, at: datetime | None, *,
-           ties: bool = False) -> bool:
+def latest_is_newer(latest: tuple[str, datetime] | None, kind: str, at: datetime | None, *,
+                    ties: bool = False) -> bool:
     """True when the contact's latest consent event is of `kind` and newer than `at`.
 
     Mailchimp's times have second precision, the app's do not: both are compared to the second,

@@ -288,8 +288,11 @@ class AudiencePusher:
             else:  # gone between the refusal and the read: created again next run
                 self.report.add("failed")
             saved.append(values)
+        for values in saved:  # one column set for every row (an opt-out's time, or none)
+            values.setdefault("opted_out_at", None)
         await self._save(saved, ["ownership", "status", "status_origin", "status_read_at", "intent",
-                                 "intent_at", "payload_hash", "prior_tags", "mailchimp_contact_id"])
+                                 "intent_at", "payload_hash", "prior_tags", "mailchimp_contact_id",
+                                 "opted_out_at"])
         await asyncio.to_thread(apply_changes, self.engine, self.org_id, changes)
 
     def link_updates(self, existing_members: str) -> pd.DataFrame:
@@ -515,9 +518,11 @@ def _split(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, audience_id: str,
                         plan: AudiencePlan, state: pd.DataFrame, *, batch_size: int = 500,
                         existing_members: str = "update",
-                        new_member_tags: Sequence[str] = ()) -> PushReport:
+                        new_member_tags: Sequence[str] = (),
+                        withdrawn: frozenset[str] = frozenset()) -> PushReport:
     """Apply `plan` to one audience (its resolved `state` gives the members' current tags);
-    `new_member_tags` go to the members this push creates (`effects.new_member_tags`)."""
+    `new_member_tags` go to the members this push creates (`effects.new_member_tags`);
+    `withdrawn`: the context's members whose address's consent was withdrawn (A3, A4)."""
     pusher = AudiencePusher(client, engine, org_id, audience_id, batch_size=batch_size)
     refused = await pusher.change_addresses(plan.email_changes, state)
     creates = plan.creates
@@ -530,11 +535,15 @@ async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, au
         updates = pd.concat([updates, linked[list(updates.columns)]], ignore_index=True)
     await pusher.update(updates)
     unsubscribes = plan.unsubscribes
-    if len(refused):
+    if len(refused):  # the old member leaves as on any exit: a linked one only when withdrawn (B3)
+        gone = state["subscriber_hash"].isin(withdrawn)
         old = state[state["subscriber_hash"].isin(refused["old_hash"])
-                    & state["status"].isin(list(lc.MAILABLE)) & (state["ownership"] == lc.CREATED)]
-        unsubscribes = pd.concat([unsubscribes, old[["subscriber_hash", "contact_id", "email"]]
-                                  .assign(reason="email_changed", explicit=False)], ignore_index=True)
+                    & state["status"].isin(list(lc.MAILABLE))
+                    & ((state["ownership"] == lc.CREATED) | (gone & (state["ownership"] == lc.LINKED)))]
+        explicit = old["subscriber_hash"].isin(withdrawn)
+        unsubscribes = pd.concat([unsubscribes, old[["subscriber_hash", "contact_id", "email"]].assign(
+            reason=explicit.map({True: "consent_withdrawn", False: "email_changed"}),
+            explicit=explicit)], ignore_index=True)
     await pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED, state)
     await pusher.change_status(plan.resubscribes, lambda r: r["status"], state)
     current = tags_by_hash(state, plan)

@@ -153,6 +153,7 @@ mailchimp_member_state = sa.Table(
     sa.Column("parked", sa.String(64)),
     sa.Column("mailchimp_contact_id", sa.String(64)),
     sa.Column("moved_from_hash", sa.String(32)),
+    sa.Column("opted_out_at", sa.DateTime),
 )
 
 sync_runs = sa.Table(

@@ -245,6 +245,9 @@ class _Planner:
             j = at[i]
             if self.origin[j] == lc.PROJECT:  # A7: the project's own unsubscribe is undone
                 self.resubscribes.append((self.d_hash[i], self.d_cid[i], self.d_email[i], lc.SUBSCRIBED))
+            elif self.ctx.reconsented is not None and self.d_hash[i] not in self.ctx.reconsented:
+                # A8 needs an app consent newer than the opt-out; without one nothing is sent (A5)
+                self._skip_desired(i, "consent_older_than_opt_out")
             elif self.ctx.reconsent == "pending":  # A8: the person confirms by email
                 self.resubscribes.append((self.d_hash[i], self.d_cid[i], self.d_email[i], lc.PENDING))
                 # not subscribed as the app wants: listed with the contact id (A8)

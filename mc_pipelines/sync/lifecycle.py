@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mc_pipelines.sync.timestamps import parse_mailchimp_time
+
 # -- vocabulary --------------------------------------------------------------------------------
 CREATED, LINKED, NO_MEMBER = "created", "linked", "none"
 OWNED = frozenset({CREATED, LINKED})
@@ -75,6 +77,9 @@ REASONS: dict[str, str] = {
                               "own confirmation (connection option reconsent=report)",
     "reconfirmation_sent": "opted out in Mailchimp, consent given again in the app: a double "
                            "opt-in confirmation was requested; waits for the person",
+    "consent_older_than_opt_out": "opted out in Mailchimp after the app's latest recorded "
+                                  "consent, yet consenting in the app: nothing is sent; record "
+                                  "the consent (a `given` event) if the person gave it again",
     "parked": "Mailchimp refused this contact's data; retried when the contact's data changes",
     "linked_left_alone": "existed in Mailchimp before the project (connection option "
                          "existing_members=leave); status and fields left alone",
@@ -87,8 +92,8 @@ REASONS: dict[str, str] = {
     "status_unknown": "Mailchimp's status could not be read; retried next run",
 }
 # Reasons a person must look at (the others are the contract working as intended).
-NEEDS_A_PERSON = frozenset({"opted_out_in_mailchimp", "parked", "moved_in_mailchimp",
-                            "mass_unsubscribe_guard", "status_unknown"})
+NEEDS_A_PERSON = frozenset({"opted_out_in_mailchimp", "consent_older_than_opt_out", "parked",
+                            "moved_in_mailchimp", "mass_unsubscribe_guard", "status_unknown"})
 
 # Why a member leaves an audience (the unsubscribe's `reason`). Only a consent withdrawal is
 # explicit: the others count towards the mass-unsubscribe guard. A withdrawal and a deletion are
@@ -128,7 +133,10 @@ class AudienceContext:
     whose removals are held (C2), except for those exits. `withdrawn`: subscriber hashes whose address's latest consent change is a
     withdrawal (A3/A4). `live_contacts`: ids of the org's live contacts (to tell a deleted
     contact from one that left the audience). `cohort_contacts`: contact id → subscriber hash of
-    the consented cohort (to tell an address change from an exit).
+    the consented cohort (to tell an address change from an exit). `reconsented`: members opted
+    out in Mailchimp whose contact's latest consent change in the app is a `given` newer than the
+    opt-out (A8, A9) — the only ones a double opt-in request may go to; None: not read (every
+    such member the app wants back counts as re-consented, as in the pure-function tests).
     """
 
     frozen: bool = False
@@ -139,6 +147,7 @@ class AudienceContext:
     existing_members: str = "update"
     reconsent: str = "pending"
     guard: GuardSettings = GuardSettings()
+    reconsented: frozenset[str] | None = None
 
 
 # -- reading a member back ---------------------------------------------------------------------
@@ -192,17 +201,22 @@ def after_read(state: dict[str, Any], member: dict[str, Any] | None, now: dateti
         values["status_origin"] = PROJECT if ours else MAILCHIMP
         # a linked member found opted out: the opt-out may withdraw consent (unless the app's
         # consent is newer, A9 — decided where consent events are known)
-        return ReadOutcome(values, opted_out=not ours and status in OPTED_OUT)
+        opted_out = not ours and status in OPTED_OUT
+        if opted_out:
+            values["opted_out_at"] = parse_mailchimp_time(member.get("last_changed")) or now
+        return ReadOutcome(values, opted_out=opted_out)
     values["ownership"] = ownership
     wanted = INTENT_STATUS.get(intent or "")
     if wanted is not None and status == wanted:  # the lost answer was a success
         values["status_origin"] = origin_of_write(state, wanted)
         return ReadOutcome(values)
-    return _mailchimp_side(state, status, values)
+    return _mailchimp_side(state, status, values, parse_mailchimp_time(member.get("last_changed")) or now)
 
 
-def after_pull(state: dict[str, Any], status: str, now: datetime) -> ReadOutcome:
-    """The state after the pull (or a webhook) saw `status` for a member the project tracks."""
+def after_pull(state: dict[str, Any], status: str, now: datetime,
+               changed_at: datetime | None = None) -> ReadOutcome:
+    """The state after the pull (or a webhook) saw `status` for a member the project tracks;
+    `changed_at`: when Mailchimp made the change (its `last_changed`, a webhook's `fired_at`)."""
     values: dict[str, Any] = {"status": status, "status_read_at": now}
     intent = state.get("intent")
     wanted = INTENT_STATUS.get(intent or "")
@@ -212,15 +226,17 @@ def after_pull(state: dict[str, Any], status: str, now: datetime) -> ReadOutcome
     if intent is not None:
         # a write is in flight or its answer was lost: the push reads the member back first
         return ReadOutcome(values)
-    return _mailchimp_side(state, status, values)
+    return _mailchimp_side(state, status, values, changed_at or now)
 
 
-def _mailchimp_side(state: dict[str, Any], status: str, values: dict[str, Any]) -> ReadOutcome:
+def _mailchimp_side(state: dict[str, Any], status: str, values: dict[str, Any],
+                    changed_at: datetime) -> ReadOutcome:
     previous = state.get("status")
     if status == previous:
         return ReadOutcome(values)
     values["status_origin"] = MAILCHIMP
     if status in OPTED_OUT:
+        values["opted_out_at"] = changed_at  # A8 asks for an app consent newer than this
         return ReadOutcome(values, opted_out=True)
     if status == SUBSCRIBED and previous in OPTED_OUT | {ARCHIVED}:
         # the person subscribed again themselves (a form): their subscription, not ours to end

@@ -89,7 +89,7 @@ def plan_page(members: list[PulledMember], baseline: dict[str, dict[str, Any]], 
             elif member.status in lc.OPTED_OUT:
                 plan.opt_outs.append(member)
             continue
-        outcome = lc.after_pull(previous, member.status, now)
+        outcome = lc.after_pull(previous, member.status, now, member.last_changed)
         values = {k: v for k, v in outcome.values.items() if k != "status_read_at"}
         values.update(mailchimp_tags=member.tags, last_changed=member.last_changed)
         if member.contact_id:

@@ -82,7 +82,7 @@ def _act(engine: Engine, org_id: str, event: WebhookEvent, result: Recorded) -> 
     if previous is None:  # not tracked: an opt-out still withdraws consent (A5)
         kind = OPT_OUT if status in lc.OPTED_OUT else None
     else:
-        outcome = lc.after_pull(previous, status, utcnow())
+        outcome = lc.after_pull(previous, status, utcnow(), event.fired_at)
         member_state.update_existing(engine, org_id, audience, {h: outcome.values})
         kind = OPT_OUT if outcome.opted_out else RESUBSCRIBE if outcome.resubscribed else None
     if kind is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from mc_pipelines_tests.lifecycle.world import World, earlier
+from mc_pipelines_tests.lifecycle.world import World, earlier, next_second
 
 
 def test_A1_consenting_contact_is_subscribed(world: World):
@@ -178,8 +178,8 @@ def _opt_out_then_reconsent(world: World) -> tuple[int, int]:
     world.person("bob@a8.example.org", "cleaned")
     world.sync()
     assert world.consent(ann) is world.consent(bob) is False
-    world.give(ann)
-    world.give(bob)
+    world.give(ann, at=next_second())
+    world.give(bob, at=next_second())
     return ann, bob
 
 
@@ -202,6 +202,28 @@ def test_A8_reconsent_after_mailchimp_opt_out_asks_for_double_opt_in(world: Worl
     world.sync()
     assert world.status("ann@a8.example.org") == "subscribed"
     assert world.consent(ann) is True
+
+
+def test_A8_consent_back_on_without_a_newer_given_event_sends_nothing(world: World):
+    """A8 needs a `given` event newer than the Mailchimp-side opt-out: the app turning the consent
+    flag back on without recording one is listed for a person, never a confirmation email."""
+    ann = world.add("ann@a8n.example.org")
+    world.sync()
+    world.person("ann@a8n.example.org", "unsubscribe")
+    world.sync()
+    assert world.consent(ann) is False
+    world.update(ann, marketing_consent=True)  # the flag only: no consent event
+    before = world.writes()
+    world.sync()
+    assert world.status("ann@a8n.example.org") == "unsubscribed"
+    assert world.writes() == before
+    assert listed(world, "consent_older_than_opt_out") == [ann]
+    assert world.meta()["reconfirmation_requested"] == 0
+    assert not world.check("rows_need_a_person").passed
+    world.give(ann, at=next_second())  # the consent recorded, newer than the opt-out: A8 applies
+    world.sync()
+    assert world.status("ann@a8n.example.org") == "pending"
+    assert listed(world, "reconfirmation_sent") == [ann]
 
 
 def test_A8_reconsent_report_option_only_lists_the_contacts(world: World):

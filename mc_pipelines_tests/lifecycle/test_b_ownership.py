@@ -323,6 +323,28 @@ def test_B10_address_change_after_a_bounce_leaves_both_addresses_alone(world: Wo
     assert world.status("ann@b10c.example.org") == "cleaned"
 
 
+def test_B10_refused_move_of_a_linked_member_honours_its_address_losing_consent(world: World):
+    """A linked member whose contact moves to an address Mailchimp already holds (the move is
+    refused) leaves as on any exit: the address it keeps has no consenting record left in the
+    app (another record of it never consented, A4), so it is unsubscribed in that same run (B3),
+    not left subscribed until a later run notices."""
+    world.preexisting("ben@b10l.example.org")
+    world.preexisting("ana@b10l.example.org")
+    ben = world.add("ben@b10l.example.org")
+    world.add("ben@b10l.example.org", consent=False)  # another record of the address
+    world.sync()
+    assert world.state("ben@b10l.example.org")["ownership"] == "linked"
+    world.change_email(ben, "ana@b10l.example.org")
+    world.sync()
+    assert world.meta()["email_change_refused"] == 1
+    assert world.status("ben@b10l.example.org") == "unsubscribed"
+    assert world.status("ana@b10l.example.org") == "subscribed"
+    assert world.state("ana@b10l.example.org")["ownership"] == "linked"
+    before = world.writes()
+    world.sync()
+    assert world.writes() == before
+
+
 def test_B10_refused_address_change_unsubscribes_the_old_member(world: World):
     world.preexisting("bob.new@b10.example.org", tags=["Marketer"])  # the new address is a member
     bob = world.add("bob@b10.example.org")

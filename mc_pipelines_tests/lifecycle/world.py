@@ -255,6 +255,12 @@ class World:
             return [dict(r._mapping) for r in conn.execute(query.order_by(audit_log.c.at))]
 
 
+def next_second() -> datetime:
+    """The start of the next second: a consent given then is newer than an opt-out of this
+    second (consent and opt-outs are compared to the second, A8/A9)."""
+    return utcnow().replace(microsecond=0) + timedelta(seconds=1)
+
+
 def earlier(seconds: int = 3600) -> datetime:
     """A time in the past (naive UTC), for consent events older than something."""
     return utcnow() - timedelta(seconds=seconds)
