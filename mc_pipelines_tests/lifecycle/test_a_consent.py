@@ -91,9 +91,7 @@ def test_A5_mailchimp_unsubscribe_reaches_a_contact_whose_address_the_app_change
     a `given` newer than the opt-out; there is none)."""
     ann = world.add("ann@a5m.example.org")
     world.sync()
-    world.person("ann@a5m.example.org", "unsubscribe")
-    world.change_email(ann, "ann.new@a5m.example.org")
-    before = world.writes()
+    before = world.acts_and_moves(ann, "ann@a5m.example.org", "unsubscribe", "ann.new@a5m.example.org")
     world.sync()
     assert world.consent(ann) is False
     assert world.trail(ann) == [("given", "app"), ("withdrawn", "mailchimp")]

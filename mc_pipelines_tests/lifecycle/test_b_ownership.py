@@ -186,9 +186,7 @@ def test_B6_archived_member_is_not_re_added_under_the_contacts_new_address(world
     new address would put the person the marketer removed back into the audience."""
     ann = world.add("ann@b6m.example.org")
     world.sync()
-    world.person("ann@b6m.example.org", "archive")
-    world.change_email(ann, "ann.new@b6m.example.org")
-    before = world.writes()
+    before = world.acts_and_moves(ann, "ann@b6m.example.org", "archive", "ann.new@b6m.example.org")
     world.sync()
     assert world.member("ann.new@b6m.example.org") is None
     assert world.status("ann@b6m.example.org") == "archived"
@@ -308,9 +306,7 @@ def test_B10_address_change_after_a_bounce_leaves_both_addresses_alone(world: Wo
     is never written and the new address is not created until the app has consent again."""
     ann = world.add("ann@b10c.example.org")
     world.sync()
-    world.person("ann@b10c.example.org", "cleaned")
-    world.change_email(ann, "ann.new@b10c.example.org")
-    before = world.writes()
+    before = world.acts_and_moves(ann, "ann@b10c.example.org", "cleaned", "ann.new@b10c.example.org")
     world.sync()
     assert world.consent(ann) is False
     assert world.trail(ann) == [("given", "app"), ("withdrawn", "mailchimp")]

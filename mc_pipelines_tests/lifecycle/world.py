@@ -183,6 +183,13 @@ class World:
         return self.emulator.member_event(self.api_key, audience_id or self.audience_id,
                                           email, event, **fields)
 
+    def acts_and_moves(self, cid: int, email: str, event: str, new_email: str) -> int:
+        """Between two runs the person or a marketer acts in Mailchimp (`event` on `email`) and
+        the app changes the contact's address to `new_email`; returns the writes so far."""
+        self.person(email, event)
+        self.change_email(cid, new_email)
+        return self.writes()
+
     def webhooks_to_receiver(self) -> str:
         """Serve the project's webhook receiver for the org and register it as the audience's
         webhook (person and marketer events); it stops with the world. Returns its URL."""
