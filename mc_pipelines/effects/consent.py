@@ -6,13 +6,14 @@ apply one rule:
   contact of the org with that address — live or soft-deleted, whatever stray whitespace the
   stored address has — unless the contact's latest consent event is a `given` newer than the
   opt-out (A9: a newer app consent is never erased; re-consent then follows A8);
-- an opt-out also reaches the contacts the project's state links to that member, whatever
-  address the app holds for them now: a contact whose address the app changed before the opt-out
-  was read is still the person who opted out (A5), so the member is never moved to the new
-  address and asked to confirm again; and the outcome does not depend on whether a run happened
-  to read the opt-out before the app's change (a `cleaned` address included);
 - a subscribe made in Mailchimp after an opt-out (a signup form) gives consent back, unless the
   contact withdrew it in the app after that subscribe;
+- both also reach the contacts the project's state links to that member, whatever address the
+  app holds for them now: a contact whose address the app changed before the change was read is
+  still the person who made it. An opt-out so never ends in the member being moved to the new
+  address and asked to confirm again (A5), a re-subscribe is never undone as if the contact had
+  withdrawn (A6), and neither outcome depends on whether a run happened to read the change
+  before the app's (a `cleaned` address included);
 - every consent change writes a `consent_events` row (source `mailchimp`, at Mailchimp's time of
   the change) and an audit row.
 """
@@ -60,10 +61,9 @@ def apply_changes(engine: Engine, org_id: str, changes: Iterable[MailchimpChange
     if not changes:
         return outcome
     by_address = contacts.contact_ids_by_address(engine, org_id, [c.email for c in changes])
-    linked = member_state.contacts_of_members(
-        engine, org_id, [subscriber_hash(c.email) for c in changes if c.kind == OPT_OUT])
+    linked = member_state.contacts_of_members(engine, org_id, [subscriber_hash(c.email) for c in changes])
     for change in changes:
-        if change.kind == OPT_OUT and (also := linked.get(subscriber_hash(change.email))):
+        if also := linked.get(subscriber_hash(change.email)):
             key = address_key(change.email) or ""
             by_address[key] = sorted(set(by_address.get(key, [])) | also)
     outcome.contact_ids = by_address

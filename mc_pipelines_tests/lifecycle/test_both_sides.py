@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from mc_pipelines_tests.lifecycle.world import World
+from mc_pipelines_tests.lifecycle.world import World, next_second
 from mc_pipelines_tests.support.reliability import audience, state_untruths
 
 OLD, BY_APP, BY_PERSON = "ann@both.example.org", "ann.app@both.example.org", "ann.mc@both.example.org"
@@ -67,6 +67,51 @@ def test_changes_on_both_sides_between_two_runs(world: World, start: str, mailch
         assert OLD not in ann_members  # B9: the old address is never re-created
     if app == "withdraw" or mailchimp in OPT_OUTS:
         assert world.consent(ann) is False
+    assert state_untruths(world.engine, world.org_id, held) == []
+    before = world.writes()
+    world.sync()
+    assert world.writes() == before
+
+
+@pytest.mark.parametrize("person", [None, "subscribe"])
+@pytest.mark.parametrize("app", ["give", "change_email", "change_email_give", "withdraw_give"])
+@pytest.mark.parametrize("first", ["unsubscribe", "cleaned", "archive"])
+def test_the_way_back_after_a_mailchimp_side_change(world: World, first: str, app: str, person: str | None):
+    """After a Mailchimp-side opt-out, bounce or archive (read by a run), the app gives consent
+    again and/or changes the address while the person may sign up again on a form: a newer
+    consent asks an opted-out person to confirm (A8, one email, wherever the member now lives),
+    the person's own re-subscribe is never undone (A6), a bounced address is never written again
+    (a new address may be created), an archived member stays the only one (B6), the state tells
+    the truth and a further run writes nothing."""
+    ann = world.add(OLD)
+    world.sync()
+    world.person(OLD, first)
+    world.sync()
+    if app in ("change_email", "change_email_give"):
+        world.change_email(ann, BY_APP)
+    if app == "withdraw_give":
+        world.withdraw(ann)
+    if app in ("give", "change_email_give", "withdraw_give"):
+        world.give(ann, at=next_second())
+    signed_up = person == "subscribe" and first == "unsubscribe"
+    if signed_up:
+        world.person(OLD, "subscribe")
+    world.sync()
+    world.sync()
+    held = audience(world.emulator, world.api_key, world.audience_id)
+    statuses = {e: m["status"] for e, m in held.items()}
+    if first == "archive":
+        assert statuses == {OLD: "archived"}
+    elif first == "cleaned":
+        assert statuses[OLD] == "cleaned"
+        assert statuses.get(BY_APP) == ("subscribed" if app == "change_email_give" else None)
+    elif signed_up:  # A6: the person's own subscription, wherever the app's address moved it
+        assert list(statuses.values()) == ["subscribed"] and world.consent(ann) is True
+    elif app != "change_email":  # A8: consent given again, newer than the opt-out
+        assert list(statuses.values()) == ["pending"]
+        assert [m["confirmation_emails"] for m in held.values()] == [1]
+    else:
+        assert list(statuses.values()) == ["unsubscribed"] and world.consent(ann) is False
     assert state_untruths(world.engine, world.org_id, held) == []
     before = world.writes()
     world.sync()
