@@ -64,7 +64,7 @@ def apply_changes(engine: Engine, org_id: str, changes: Iterable[MailchimpChange
     linked = member_state.contacts_of_members(engine, org_id, [subscriber_hash(c.email) for c in changes])
     for change in changes:
         if also := linked.get(subscriber_hash(change.email)):
-            key = address_key(change.email) or ""
+            key = address_key(change.email)
             by_address[key] = sorted(set(by_address.get(key, [])) | also)
     outcome.contact_ids = by_address
     # the app's own consent changes (Mailchimp's, already recorded, never outrank Mailchimp's next)

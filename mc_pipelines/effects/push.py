@@ -152,14 +152,14 @@ class AudiencePusher:
             moved_from.append(row["old_hash"])
             self.absent.discard(row["subscriber_hash"])
             self.report.add("email_changed")
-        columns = [c for c in member_state.DIFF_COLUMNS if c not in ("audience_id", "subscriber_hash")]
-        # the opt-out's time moves with the member (A8 compares the app's consent with it)
-        opted_out = await asyncio.to_thread(member_state.lifecycle_rows, self.engine, self.org_id,
-                                            self.audience_id, moved_from, ["opted_out_at"])
-        await self._save([{**{k: v for k, v in m.items() if k in columns or k == "subscriber_hash"},
-                           "opted_out_at": opted_out.get(old, {}).get("opted_out_at")}
-                          for m, old in zip(moved, moved_from, strict=True)], [*columns, "opted_out_at"])
         if moved:  # only the rows whose member really moved (not refused, not unknown)
+            columns = [c for c in member_state.DIFF_COLUMNS if c not in ("audience_id", "subscriber_hash")]
+            # the opt-out's time moves with the member (A8 compares the app's consent with it)
+            opted_out = await asyncio.to_thread(member_state.lifecycle_rows, self.engine, self.org_id,
+                                                self.audience_id, moved_from, ["opted_out_at"])
+            await self._save([{**{k: v for k, v in m.items() if k in columns or k == "subscriber_hash"},
+                               "opted_out_at": opted_out.get(old, {}).get("opted_out_at")}
+                              for m, old in zip(moved, moved_from, strict=True)], [*columns, "opted_out_at"])
             await asyncio.to_thread(member_state.forget_rows, self.engine, self.org_id,
                                     self.audience_id, moved_from)
         await self._save([{"subscriber_hash": r["old_hash"], "intent": None, "intent_at": None}

@@ -191,6 +191,7 @@ def after_read(state: dict[str, Any], member: dict[str, Any] | None, now: dateti
                               "intent_at": None}
     if member.get("contact_id"):
         values["mailchimp_contact_id"] = str(member["contact_id"])
+    changed_at = parse_mailchimp_time(member.get("last_changed")) or now
     ownership = state.get("ownership") or NO_MEMBER
     if intent == INTENT_CREATE or ownership == NO_MEMBER:
         intent_at = state.get("intent_at")
@@ -203,14 +204,14 @@ def after_read(state: dict[str, Any], member: dict[str, Any] | None, now: dateti
         # consent is newer, A9 — decided where consent events are known)
         opted_out = not ours and status in OPTED_OUT
         if opted_out:
-            values["opted_out_at"] = parse_mailchimp_time(member.get("last_changed")) or now
+            values["opted_out_at"] = changed_at
         return ReadOutcome(values, opted_out=opted_out)
     values["ownership"] = ownership
     wanted = INTENT_STATUS.get(intent or "")
     if wanted is not None and status == wanted:  # the lost answer was a success
         values["status_origin"] = origin_of_write(state, wanted)
         return ReadOutcome(values)
-    return _mailchimp_side(state, status, values, parse_mailchimp_time(member.get("last_changed")) or now)
+    return _mailchimp_side(state, status, values, changed_at)
 
 
 def after_pull(state: dict[str, Any], status: str, now: datetime,

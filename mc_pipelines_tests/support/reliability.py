@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from mc_pipelines.automation.run_config import sync_run_config
 from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.store import tables
+from mc_pipelines.sync import lifecycle as lc
 from mc_pipelines_tests.support.app_data import T0, add_segment, contact_row
 from mc_pipelines_tests.support.dagster_runs import SYNC_ASSETS, metadata_of, resources_for
 
@@ -300,9 +301,9 @@ def state_untruths(engine: Engine, org_id: str, held: dict[str, dict[str, Any]])
     and its exits write to nobody; a wrong status is the diff's base for B1 and A7/A8."""
     untrue = []
     for row in state_rows(engine, org_id):
-        if row["intent"] is not None or row["ownership"] not in ("created", "linked"):
+        if row["intent"] is not None or row["ownership"] not in lc.OWNED:
             continue
-        if row["status"] in ("absent", "unknown"):
+        if row["status"] in (lc.ABSENT, lc.UNKNOWN):
             continue
         member = held.get(str(row["email"]).lower())
         if member is None:
