@@ -21,12 +21,14 @@ from pydantic import Field
 from mc_pipelines.assets.common import MAILCHIMP_RETRY, OWNERS, SYNC_GROUP, run_mailchimp
 from mc_pipelines.assets.dry_run import run_is_dry
 from mc_pipelines.assets.same_run import PUSH_UPSTREAM, require_same_run
+from mc_pipelines.assets.settled import fingerprints_of_this_run, run_settings
 from mc_pipelines.assets.sync_checks import (
     DEFAULT_MAX_FAILED_ROW_RATE,
     GUARD_CHECK,
     SYNC_CHECK_SPECS,
     sync_check_results,
 )
+from mc_pipelines.assets.sync_record import record_sync
 from mc_pipelines.assets.sync_view import RunView
 from mc_pipelines.effects.audience_sync import (
     AudienceOutcome,
@@ -34,11 +36,12 @@ from mc_pipelines.effects.audience_sync import (
     SyncSettings,
     sync_org,
 )
+from mc_pipelines.effects.settle import settled_state
 from mc_pipelines.mailchimp.endpoints import MailchimpClient
 from mc_pipelines.mailchimp.metrics import CallMetrics
 from mc_pipelines.partitions import org_partitions
 from mc_pipelines.resources import AppDatabase, MailchimpResource
-from mc_pipelines.store import audit, connections, member_state, runs
+from mc_pipelines.store import connections, member_state, runs, settled
 from mc_pipelines.store import segments as segment_store
 from mc_pipelines.store.contacts import CONTACT_COLUMNS
 from mc_pipelines.sync import lifecycle as lc
@@ -99,6 +102,7 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
     started = time.perf_counter()
     engine, org_id = app_db.engine, context.partition_key
     connection = connections.require_active_connection(engine, org_id)
+    app_before, state_before = fingerprints_of_this_run(context)  # taken before the contacts were read
     state = member_state.load_state(engine, org_id, columns=member_state.DIFF_COLUMNS)
     summary = segment_summary
     scope = sync_scope(connection.audience_id, summary, pd.unique(state["audience_id"]).tolist())
@@ -114,14 +118,18 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
     if not dry_run:
         segment_store.set_status(engine, org_id, _segments(summary, valid=True), "syncing")
 
-    async def run() -> tuple[list[AudienceOutcome], dict[str, str | None]]:
+    async def run() -> tuple[list[AudienceOutcome], dict[str, str | None], str | None]:
         async with mailchimp.client_for(connection, metrics) as client:
             outcomes = await sync_org(client, engine, org_id, desired_members, state, scope,
                                       settings, connection.merge_fields or None, CONTACT_COLUMNS)
-            return outcomes, await _audience_names(client, [o.audience_id for o in outcomes if not o.error])
+            names = await _audience_names(client, [o.audience_id for o in outcomes if not o.error])
+            settled_at = None if dry_run or app_before is None else await settled_state(
+                client, engine, org_id, desired_members, scope, settings,
+                connection.merge_fields or None, CONTACT_COLUMNS, outcomes, state_before)
+            return outcomes, names, settled_at
 
     try:
-        outcomes, names = run_mailchimp(run())
+        outcomes, names, state_after = run_mailchimp(run())
     except Exception as exc:
         message = str(exc)
         if run_id is not None:
@@ -140,18 +148,12 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
             "duration_seconds": MetadataValue.float(round(time.perf_counter() - started, 3))})
         yield from _checks_not_evaluated(context)
         return
-    status = view.status()
-    run_summary = {**view.totals, "skipped": len(view.skipped), "mailchimp_calls": metrics.total_calls,
-                   "mailchimp_writes": metrics.total_writes, "mailchimp_retries": metrics.total_retries}
-    runs.record_errors(engine, run_id, org_id, view.row_outcomes + view.failed_audiences)
-    runs.finish_run(engine, run_id, status=status, summary=run_summary, org_id=org_id)
     _record_segments(engine, org_id, summary, scope, outcomes)
-    connections.record_sync_status(engine, org_id, status=status, error=None if status == "success" else
-                                   f"{view.problem_count()} rows or audiences need attention; see "
-                                   f"sync_errors for run {run_id}")
-    with engine.begin() as conn:
-        audit.record(conn, org_id=org_id, actor=f"dagster:{context.run_id}", action="sync",
-                     detail={"run_id": run_id, **run_summary})
+    record_sync(engine, org_id, run_id, view, {
+        "mailchimp_calls": metrics.total_calls, "mailchimp_writes": metrics.total_writes,
+        "mailchimp_retries": metrics.total_retries}, actor=f"dagster:{context.run_id}")
+    fingerprint = settled.combine(app_before, state_after[0] if state_after else None, run_settings(context))
+    settled.record(engine, org_id, fingerprint, run_id, state_after[1] if state_after else [])
     metadata = view.metadata()
     samples = {k: metadata.pop(k) for k in ("error_samples", "skipped_rows")}
     yield MaterializeResult(metadata={
@@ -164,6 +166,7 @@ def audience_sync(context: AssetExecutionContext, config: AudienceSyncConfig,
         **samples,
         "calls_by_endpoint": MetadataValue.json(metrics.as_metadata()),
         "new_member_tags": MetadataValue.json(list(settings.new_member_tags)),
+        "settled": MetadataValue.bool(fingerprint is not None),
     }, check_results=[r for r in sync_check_results(view, config.max_failed_row_rate)
                       if r.check_name in {k.name for k in context.selected_asset_check_keys}])
 

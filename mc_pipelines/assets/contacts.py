@@ -6,12 +6,15 @@ schema's columns are shown on the asset (dagster-pandera's table schema) without
 """
 
 
+from collections.abc import Iterator
+
 import pandas as pd
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetObservation,
     AssetOut,
     MaterializeResult,
     MetadataValue,
@@ -31,6 +34,7 @@ from mc_pipelines.assets.common import (
 )
 from mc_pipelines.assets.member_status import mailchimp_member_status
 from mc_pipelines.assets.same_run import COHORT_UPSTREAM, require_same_run
+from mc_pipelines.assets.settled import fingerprints, skip_if_settled
 from mc_pipelines.assets.sources import app_contacts
 from mc_pipelines.checks import cohort_failures
 from mc_pipelines.partitions import org_partitions
@@ -61,17 +65,28 @@ COHORT_COLUMN_SCHEMA = pandera_schema_to_dagster_type(CohortSchema).metadata["sc
     group_name=SYNC_GROUP,
     owners=OWNERS,
     kinds={DB_KIND, "pandas"},
+    output_required=False,  # not read again when the org is settled (`assets.settled`)
     description=(
         "The org's live (not soft-deleted) contacts read from the application database. Read "
-        "after the member-status pull so Mailchimp-side unsubscribes are already reflected."
+        "after the member-status pull so Mailchimp-side unsubscribes are already reflected. Not "
+        "read when nothing the sync plans from changed since a sync that left nothing to do: "
+        "the run then skips the cohort, the segments and audience_sync, and observes them "
+        "unchanged (`settled_by_sync_run`)."
     ),
 )
-def source_contacts(context: AssetExecutionContext, app_db: AppDatabase) -> MaterializeResult:
-    """Read the org's live contacts."""
+def source_contacts(context: AssetExecutionContext, app_db: AppDatabase
+                    ) -> Iterator[MaterializeResult | AssetObservation]:
+    """Read the org's live contacts (or, when the org is settled, observe it unchanged)."""
     org_id = context.partition_key
     require_org(app_db.engine, org_id)
+    taken = fingerprints(app_db.engine, org_id)  # before the read: see store.settled
+    unchanged = skip_if_settled(context, app_db.engine, taken, full_emails=app_db.full_emails_in_metadata)
+    if unchanged is not None:
+        yield from unchanged
+        return
     frame = read_live_contacts(app_db.engine, org_id)
-    return MaterializeResult(value=frame, metadata={
+    yield MaterializeResult(value=frame, metadata={
+        **{key: MetadataValue.text(value) for key, value in taken.items()},
         "dagster/row_count": MetadataValue.int(len(frame)),
         **numbers({"read": len(frame), "with_consent": int(frame["marketing_consent"].sum())}),
         "counts_explained": counts_legend({

@@ -7,7 +7,8 @@ fresh. So each rule here looks at the latest materialization of **each org's par
 orgs the schedule is due to run for:
 
 - `sync_is_fresh` on `audience_sync`: every active org with `auto_sync` on has a sync newer than
-  26 h (the daily 05:00 UTC run plus slack). A dry run never counts: it is not a materialization.
+  26 h (the daily 05:00 UTC run plus slack): a materialization, or a sync that found nothing
+  changed since a settled one (`assets.settled`, an observation). A dry run never counts.
 - `stats_are_fresh` on `campaign_stats`: every active org with campaigns to refresh has stats
   newer than 7 h (the 6-hourly refresh plus slack).
 
@@ -42,6 +43,7 @@ from dagster import (
 )
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.assets.settled import SETTLED_BY
 from mc_pipelines.resources import AppDatabase
 from mc_pipelines.store import connections
 from mc_pipelines.store.campaigns import orgs_with_campaigns_to_refresh
@@ -107,9 +109,14 @@ class Verdict:
 
 
 def _last_update(instance: DagsterInstance, asset: str, org: str) -> datetime | None:
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[org]), limit=1).records
-    return datetime.fromtimestamp(records[0].timestamp, UTC).replace(tzinfo=None) if records else None
+    """The org's latest materialization of `asset`, or its latest observation as still in
+    agreement by a sync that found nothing changed (`assets.settled`; a dry run's plan never
+    counts)."""
+    records = AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[org])
+    times = [r.timestamp for r in instance.fetch_materializations(records, limit=1).records]
+    times += [r.timestamp for r in instance.fetch_observations(records, limit=10).records
+              if SETTLED_BY in r.asset_observation.metadata][:1]
+    return datetime.fromtimestamp(max(times), UTC).replace(tzinfo=None) if times else None
 
 
 def evaluate(rule: FreshnessRule, instance: DagsterInstance, engine: Engine, now: datetime) -> Verdict:

@@ -159,6 +159,8 @@ def _run_summary(run: dict[str, Any]) -> dict[str, Any]:
         "mailchimp_calls": int(sync.get("mailchimp_calls", 0)),
         "mailchimp_write_calls": int(sync.get("mailchimp_write_calls", 0)),
         "mailchimp_retries": int(sync.get("mailchimp_retries", 0)),
+        "settled": bool(sync.get("settled")),  # this sync left nothing to do (`store.settled`)
+        "settled_by_sync_run": sync.get("settled_by_sync_run"),  # …or found the org settled
         "planned": {k.removeprefix("planned_"): int(v) for k, v in sync.items()
                     if k.startswith("planned_")},
         "pushed": {k: int(sync[k]) for k in ("created", "updated", "unsubscribed", "tags_added",

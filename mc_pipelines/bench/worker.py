@@ -130,6 +130,10 @@ def run(spec: dict) -> dict:
         metadata[mat.asset_key.to_user_string()] = {
             k: v for k, v in ((k, _plain(v)) for k, v in mat.metadata.items()) if v is not None
         }
+    for event in result.get_asset_observation_events():  # a settled org's sync: observed unchanged
+        observed = event.event_specific_data.asset_observation
+        metadata.setdefault(observed.asset_key.to_user_string(), {
+            k: v for k, v in ((k, _plain(v)) for k, v in observed.metadata.items()) if v is not None})
     return {
         "success": result.success,
         "failures": failures,

@@ -14,7 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.mailchimp.addresses import address_key
-from mc_pipelines.store.tables import mailchimp_member_state, mailchimp_webhook_events, sync_errors
+from mc_pipelines.store.tables import (
+    mailchimp_member_state,
+    mailchimp_webhook_events,
+    settled_syncs,
+    sync_errors,
+)
 
 
 def _state_match(org_id: str, contact_id: int, emails: Iterable[str]) -> sa.ColumnElement[bool]:
@@ -33,7 +38,7 @@ def member_state_rows(engine: Engine, org_id: str, contact_id: int,
 
 def forget_contact(engine: Engine, org_id: str, contact_id: int, emails: Iterable[str]) -> dict[str, int]:
     """Delete, in one transaction, the contact's member state, sync errors and webhook events
-    (by id or address); returns the rows removed per table."""
+    (by id or address), and the org's settled sync; returns the rows removed per table."""
     emails = list(emails)
     lowered = [address_key(e) for e in emails]
     with engine.begin() as conn:
@@ -48,4 +53,7 @@ def forget_contact(engine: Engine, org_id: str, contact_id: int, emails: Iterabl
                 mailchimp_webhook_events.c.org_id == org_id,
                 sa.func.lower(mailchimp_webhook_events.c.email).in_(lowered),
             )).rowcount,
+            # what the org's settling sync listed may name the contact: its next sync plans in full
+            "settled_syncs": conn.execute(settled_syncs.delete().where(
+                settled_syncs.c.org_id == org_id)).rowcount,
         }

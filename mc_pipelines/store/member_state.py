@@ -29,6 +29,9 @@ DIFF_COLUMNS = [
     "ownership", "status_origin", "intent", "intent_at", "managed_tags", "prior_tags", "parked",
     "moved_from_hash",
 ]
+# Everything a sync's plan reads of the state: the diff's columns and the opt-out's time (A8). The
+# pull's `mailchimp_tags` and `last_changed`, and the bookkeeping times, plan nothing.
+PLAN_COLUMNS = [*DIFF_COLUMNS, "opted_out_at"]
 
 
 def load_state(engine: Engine, org_id: str, columns: Iterable[str] | None = None) -> pd.DataFrame:

@@ -224,3 +224,12 @@ mailchimp_member_tags = sa.Table(
     sa.Column("tags", JSONText, nullable=False),
     sa.Column("read_at", sa.DateTime, nullable=False),
 )
+
+settled_syncs = sa.Table(
+    "settled_syncs", metadata,
+    sa.Column("org_id", sa.String(64), primary_key=True),
+    sa.Column("fingerprint", sa.String(32), nullable=False),
+    sa.Column("sync_run_id", sa.String(36), nullable=False),
+    sa.Column("settled_at", sa.DateTime, nullable=False),
+    sa.Column("listed", JSONText, nullable=False),
+)

@@ -88,6 +88,17 @@ class AudiencePlan:
         return self.write_rows == 0
 
 
+def standing_plan(audience_id: str | None, skipped: pd.DataFrame,
+                  guard: dict[str, int | bool] | None = None) -> AudiencePlan:
+    """A plan that writes nothing and lists `skipped` (what a settled org's sync reports)."""
+    empty = {name: pd.DataFrame(columns=list(columns)) for name, columns in (
+        ("creates", CREATE_COLUMNS), ("updates", UPDATE_COLUMNS),
+        ("email_changes", EMAIL_CHANGE_COLUMNS), ("unsubscribes", UNSUBSCRIBE_COLUMNS),
+        ("resubscribes", RESUBSCRIBE_COLUMNS), ("tag_adds", TAG_COLUMNS), ("tag_removes", TAG_COLUMNS))}
+    return AudiencePlan(audience_id, **empty, skipped=skipped.reindex(columns=list(SKIPPED_COLUMNS)),
+                        guard=dict(guard or {}))
+
+
 def empty_state() -> pd.DataFrame:
     """A state frame with no rows and every column the diff reads."""
     return pd.DataFrame({c: pd.Series(dtype=object) for c in STATE_COLUMNS})

@@ -12,8 +12,9 @@ from mc_pipelines_tests.support.app_data import (
     add_org,
     connect_to_emulator,
     contact_row,
+    update_contact,
 )
-from mc_pipelines_tests.support.dagster_runs import materialize_sync, metadata_of
+from mc_pipelines_tests.support.dagster_runs import materialize_sync, metadata_of, observation_of
 
 EMAILS = ["real.person@west.example.org", "someone@example.com",  # Mailchimp rejects the second as fake
           "bad address@west.example.org", "Second.Real@west.example.org"]
@@ -29,7 +30,9 @@ def _seed(engine, emulator, org_id: str) -> dict:
 def test_partial_sync_warns_and_every_check_targets_its_own_runs_materialization(pg_app_engine, emulator):
     _seed(pg_app_engine, emulator, "west")
     with instance_for_test() as instance:
-        for _ in range(2):  # the second run proves results do not attach to the first's materialization
+        for run in range(2):  # the second run proves results do not attach to the first's materialization
+            if run:  # a change to plan (an unchanged org's sync is not planned again: test_settled)
+                update_contact(pg_app_engine, "west", 1, first_name="Zoya")
             result = materialize_sync(instance, "west", pg_app_engine, emulator)
             evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
             assert set(evaluations) >= {"cohort_is_valid", "invalid_email_rate", "mass_unsubscribe_guard",
@@ -47,6 +50,12 @@ def test_partial_sync_warns_and_every_check_targets_its_own_runs_materialization
         assert not need.passed and need.severity == AssetCheckSeverity.WARN
         assert need.metadata["contact_ids"].value == [2]
         assert evaluations["mass_unsubscribe_guard"].passed
+        # unchanged since: not planned again, and contact 2 is still reported (the checks' last
+        # evaluations stand)
+        again = materialize_sync(instance, "west", pg_app_engine, emulator)
+        assert not again.get_asset_check_evaluations()
+        observed = observation_of(again, "audience_sync")
+        assert observed["status"] == "partial" and "contacts 2" in observed["problems"]
 
 
 def test_failed_row_rate_warns_above_its_threshold(pg_app_engine, emulator):

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from dagster import DagsterInstance
 
     from mc_pipelines.store.db import create_db_engine
-    from mc_pipelines_tests.support.dagster_runs import metadata_of
+    from mc_pipelines_tests.support.dagster_runs import sync_outcome_of
     from mc_pipelines_tests.support.reliability import run_sync
 
     class Emulator:  # what `resources_for` needs of the harness
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if not result.success:
         print(json.dumps({"success": False}), flush=True)
         return 1
-    meta = metadata_of(result, "audience_sync")
+    meta = sync_outcome_of(result)  # the org may be settled by an earlier run: observed unchanged
     print(json.dumps({"success": True, **{k: v for k, v in meta.items() if isinstance(v, int | str)}}),
           flush=True)
     return 0

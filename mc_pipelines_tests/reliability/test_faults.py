@@ -41,7 +41,7 @@ from mc_pipelines_tests.support.app_data import (
     connect_to_emulator,
     contact_row,
 )
-from mc_pipelines_tests.support.dagster_runs import metadata_of
+from mc_pipelines_tests.support.dagster_runs import sync_outcome_of
 from mc_pipelines_tests.support.reliability import (
     FAULTS,
     Expectation,
@@ -227,7 +227,7 @@ def _fault_sync(backend_engine, emulator, seed: int, n: int, *, max_runs: int = 
         writes = emulator.stats(key)["writes"]
         result = run_sync(instance, org_id, engine, emulator, batch_size=BATCH, page_size=PAGE, **mailchimp)
         if result.success:  # (with few attempts per call, the pull itself may give up: nothing written then)
-            assert metadata_of(result, "audience_sync")["mailchimp_write_calls"] == 0
+            assert sync_outcome_of(result)["mailchimp_write_calls"] == 0
         assert emulator.stats(key)["writes"] == writes, "a re-sync with no change wrote"
 
     stats = emulator.stats(key)
@@ -388,7 +388,7 @@ def test_lost_answers_of_unsubscribes_and_tag_moves_are_read_back_not_misread(ba
         assert [r for r in state_rows(engine, org_id) if r["intent"] is not None] == []
         writes = emulator.stats(key)["writes"]
         result = run_sync(instance, org_id, engine, emulator, batch_size=25)
-        assert result.success and metadata_of(result, "audience_sync")["mailchimp_write_calls"] == 0
+        assert result.success and sync_outcome_of(result)["mailchimp_write_calls"] == 0
         assert emulator.stats(key)["writes"] == writes, "a re-sync with no change wrote"
     stats = emulator.stats(key)
     emulator.set_faults(key, clear=True)

@@ -15,6 +15,7 @@ from dagster import (
 )
 from sqlalchemy.engine import Engine
 
+from mc_pipelines.assets.settled import SETTLED_BY
 from mc_pipelines.automation.jobs import AUDIENCE_SYNC_SELECTION
 from mc_pipelines.automation.run_config import org_tags, run_config_dict, sync_run_config
 from mc_pipelines.definitions import ASSET_MODULES, defs
@@ -65,6 +66,18 @@ def metadata_of(result, asset: str) -> dict[str, Any]:
         if mat.asset_key.to_user_string() == asset:
             return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
     raise KeyError(f"{asset} was not materialized")
+
+
+def sync_outcome_of(result) -> dict[str, Any]:
+    """`audience_sync`'s metadata in a run: its materialization's, or, when the run found the org
+    settled and planned nothing (`assets.settled`), its observation's (the same counts and listed
+    rows, 0 Mailchimp calls)."""
+    try:
+        return metadata_of(result, "audience_sync")
+    except KeyError:
+        observed = observation_of(result, "audience_sync")
+        assert SETTLED_BY in observed, "audience_sync neither materialized nor observed settled"
+        return observed
 
 
 def observation_of(result, asset: str) -> dict[str, Any]:

@@ -26,7 +26,11 @@ from mc_pipelines.partitions import ORG_PARTITIONS_NAME
 from mc_pipelines.store import tables
 from mc_pipelines.sync import lifecycle as lc
 from mc_pipelines_tests.support.app_data import T0, add_segment, contact_row
-from mc_pipelines_tests.support.dagster_runs import SYNC_ASSETS, metadata_of, resources_for
+from mc_pipelines_tests.support.dagster_runs import (
+    SYNC_ASSETS,
+    resources_for,
+    sync_outcome_of,
+)
 
 FAULTS = {"error_rate": 0.10, "throttle_rate": 0.05, "drop_rate": 0.02}
 MERGE_TAGS = ("FNAME", "LNAME", "PHONE")
@@ -361,7 +365,7 @@ def sync_until_clean(instance, org_id: str, engine: Engine, emulator, *, max_run
     for attempt in range(1, max_runs + 1):
         result = run_sync(instance, org_id, engine, emulator, **kwargs)
         if result.success:
-            meta = metadata_of(result, "audience_sync")
+            meta = sync_outcome_of(result)  # a settled org's sync: clean by construction
             metas.append(meta)
             # terminal per-row outcomes (parked) are final, not retried; a member whose status
             # could not be read back (the client gave up) is retried next run like a failed row
