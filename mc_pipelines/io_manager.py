@@ -158,7 +158,10 @@ def sweep_run_frames(instance: DagsterInstance, base_dir: Path | None = None, *,
         if run_id == keep or not folder.is_dir():
             continue
         run = instance.get_run_by_id(run_id)
-        stale = _newest_mtime(folder) < cutoff
+        try:
+            stale = _newest_mtime(folder) < cutoff
+        except FileNotFoundError:  # another run's sweep removed it meanwhile (Celery workers)
+            continue
         if (run is None or run.is_finished or stale) and remove_run_frames(base, run_id):
             removed.append(run_id)
     return removed
