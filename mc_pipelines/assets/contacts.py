@@ -79,7 +79,7 @@ def source_contacts(context: AssetExecutionContext, app_db: AppDatabase
     """Read the org's live contacts (or, when the org is settled, observe it unchanged)."""
     org_id = context.partition_key
     require_org(app_db.engine, org_id)
-    taken = fingerprints(app_db.engine, org_id)  # before the read: see store.settled
+    taken = fingerprints(context, app_db.engine)  # before the read: see store.settled
     unchanged = skip_if_settled(context, app_db.engine, taken, full_emails=app_db.full_emails_in_metadata)
     if unchanged is not None:
         yield from unchanged

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter, Failure
+from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter, EventLogRecord, Failure
 
 #: What `audience_sync` needs from its own run: the statuses just read from Mailchimp, and the
 #: desired state built from the contacts read after that pull.
@@ -36,24 +36,25 @@ class StaleUpstreamError(Failure):
     """An asset was asked to compute from inputs that an earlier run produced."""
 
 
-def _latest(context: AssetExecutionContext, asset: str, partition: str) -> tuple[str, float] | None:
+def latest_materialization(context: AssetExecutionContext, asset: str) -> EventLogRecord | None:
+    """The latest materialization of `asset` for this run's partition (any run's), or None."""
     records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=1).records
-    return (records[0].run_id, records[0].timestamp) if records else None
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[context.partition_key]),
+        limit=1).records
+    return records[0] if records else None
 
 
 def stale_upstream(context: AssetExecutionContext, upstream: Sequence[str]) -> list[str]:
     """For each of `upstream` not materialized in this run for this partition, why (empty when
     every input is this run's)."""
-    partition = context.partition_key
     problems = []
     for asset in upstream:
-        latest = _latest(context, asset, partition)
+        latest = latest_materialization(context, asset)
         if latest is None:
             problems.append(f"{asset} was never materialized for this org")
-        elif latest[0] != context.run_id:
-            at = datetime.fromtimestamp(latest[1], UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-            problems.append(f"{asset} was last materialized at {at} by run {latest[0][:8]}, "
+        elif latest.run_id != context.run_id:
+            at = datetime.fromtimestamp(latest.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            problems.append(f"{asset} was last materialized at {at} by run {latest.run_id[:8]}, "
                             "not in this run")
     return problems
 

@@ -26,12 +26,12 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetObservation,
-    AssetRecordsFilter,
     MetadataValue,
 )
 from sqlalchemy.engine import Engine
 
 from mc_pipelines.assets.dry_run import run_is_dry
+from mc_pipelines.assets.same_run import latest_materialization
 from mc_pipelines.assets.sync_record import record_sync
 from mc_pipelines.assets.sync_view import RunView
 from mc_pipelines.effects.settle import standing_outcomes
@@ -63,18 +63,19 @@ def fingerprints_of_this_run(context: AssetExecutionContext) -> tuple[str | None
     """The fingerprints `source_contacts` took in this run before reading the contacts: of the
     application rows and of the member state ((None, None) when it was not materialized in this
     run, or on SQLite)."""
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey("source_contacts"), asset_partitions=[context.partition_key]),
-        limit=1).records
-    if not records or records[0].run_id != context.run_id:
+    latest = latest_materialization(context, "source_contacts")
+    if latest is None or latest.run_id != context.run_id:
         return None, None
-    metadata = records[0].asset_materialization.metadata
+    metadata = latest.asset_materialization.metadata
     return tuple(getattr(metadata.get(key), "value", None) for key in (APP_FINGERPRINT, STATE_FINGERPRINT))
 
 
-def fingerprints(engine: Engine, org_id: str) -> dict[str, str]:
+def fingerprints(context: AssetExecutionContext, engine: Engine) -> dict[str, str]:
     """The fingerprints to take before reading the contacts, as `source_contacts` metadata
-    (empty on SQLite)."""
+    (empty on SQLite, and for a dry run, which neither skips nor settles)."""
+    org_id = context.partition_key
+    if run_is_dry(context):
+        return {}
     app = settled.app_fingerprint(engine, org_id)
     state = settled.state_fingerprint(engine, org_id) if app else None
     return {APP_FINGERPRINT: app, STATE_FINGERPRINT: state} if app and state else {}
@@ -113,8 +114,8 @@ def skip_if_settled(context: AssetExecutionContext, engine: Engine, taken: dict[
                      "nothing to plan")
     metadata = {**view.metadata(), SETTLED_BY: MetadataValue.text(found.sync_run_id),
                 "sync_run_id": MetadataValue.text(run_id),
-                **{f"{name}": MetadataValue.int(0) for name in
-                   ("mailchimp_calls", "mailchimp_write_calls", "mailchimp_retries")},
+                **dict.fromkeys(("mailchimp_calls", "mailchimp_write_calls", "mailchimp_retries"),
+                                MetadataValue.int(0)),
                 "inputs_fingerprint": MetadataValue.text(fingerprint or "")}
     note = f"unchanged since sync run {found.sync_run_id}: not planned again"
     return iter([AssetObservation(asset_key=AssetKey("source_contacts"), partition=org_id,

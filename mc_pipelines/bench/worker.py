@@ -125,15 +125,12 @@ def run(spec: dict) -> dict:
             if event.event_type == DagsterEventType.STEP_FAILURE:
                 failures.append(f"{event.step_key}: {event.event_specific_data.error.message[:2000]}")
     metadata: dict[str, dict[str, object]] = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.materialization
-        metadata[mat.asset_key.to_user_string()] = {
-            k: v for k, v in ((k, _plain(v)) for k, v in mat.metadata.items()) if v is not None
-        }
-    for event in result.get_asset_observation_events():  # a settled org's sync: observed unchanged
-        observed = event.event_specific_data.asset_observation
-        metadata.setdefault(observed.asset_key.to_user_string(), {
-            k: v for k, v in ((k, _plain(v)) for k, v in observed.metadata.items()) if v is not None})
+    events = [e.materialization for e in result.get_asset_materialization_events()]
+    # a settled org's sync observes audience_sync unchanged instead of materializing it
+    events += [e.event_specific_data.asset_observation for e in result.get_asset_observation_events()]
+    for event in events:  # a materialization wins over an observation of the same asset
+        metadata.setdefault(event.asset_key.to_user_string(), {
+            k: v for k, v in ((k, _plain(v)) for k, v in event.metadata.items()) if v is not None})
     return {
         "success": result.success,
         "failures": failures,
