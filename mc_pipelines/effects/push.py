@@ -42,6 +42,7 @@ from mc_pipelines.mailchimp.results import OperationResult
 from mc_pipelines.store import member_state
 from mc_pipelines.store.clock import utcnow
 from mc_pipelines.sync import lifecycle as lc
+from mc_pipelines.sync._perf import records
 from mc_pipelines.sync.diff import AudiencePlan
 from mc_pipelines.sync.outcomes import RETRYABLE_OUTCOMES, classify_row_error
 from mc_pipelines.sync.timestamps import parse_mailchimp_time
@@ -68,11 +69,13 @@ class _Rows:
     """Plan rows addressable by subscriber hash (a frame, or the records of one chunk)."""
 
     def __init__(self, rows: pd.DataFrame | list[dict[str, Any]]) -> None:
-        records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else rows
-        self.by_hash = {r["subscriber_hash"]: r for r in records}
+        listed = records(rows) if isinstance(rows, pd.DataFrame) else rows
+        self.by_hash = {r["subscriber_hash"]: r for r in listed}
+        # Mailchimp answers with the address as sent: found without hashing it again
+        self.by_email = {r["email"]: r for r in listed}
 
     def get(self, email: str) -> dict[str, Any] | None:
-        return self.by_hash.get(subscriber_hash(email))
+        return self.by_email.get(email) or self.by_hash.get(subscriber_hash(email))
 
 
 class AudiencePusher:
@@ -120,7 +123,7 @@ class AudiencePusher:
         old member then leaves and the new address is created)."""
         if not len(changes):
             return changes
-        rows = changes.to_dict("records")
+        rows = records(changes)
         now = utcnow()
         await self._announce([{"subscriber_hash": r["old_hash"]} for r in rows], lc.INTENT_EMAIL, now)
         answers = await self._patch_all([(r["old_email"], {
@@ -191,7 +194,7 @@ class AudiencePusher:
 
         async def send(rows: pd.DataFrame) -> None:
             async with gate:
-                part = rows.to_dict("records")
+                part = records(rows)
                 at = utcnow().replace(microsecond=0)
                 await self._save([{"subscriber_hash": r["subscriber_hash"], "contact_id": int(r["contact_id"]),
                                    "email": r["email"], "ownership": lc.NO_MEMBER, "status": lc.UNKNOWN,
@@ -323,7 +326,7 @@ class AudiencePusher:
         """Merge fields only, never a status (PATCH without `status`)."""
         if not len(updates):
             return
-        rows = updates.to_dict("records")
+        rows = records(updates)
         answers = await self._patch_all([(r["email"], {"merge_fields": r["merge_fields"]}) for r in rows])
         now = utcnow()
         saved = []
@@ -361,15 +364,15 @@ class AudiencePusher:
             mine = state[state["subscriber_hash"].isin(rows["subscriber_hash"])]
             known = {h: {"status": st, "status_origin": o} for h, st, o in zip(
                 mine["subscriber_hash"], mine["status"], mine["status_origin"], strict=True)}
-        records = rows.to_dict("records")
+        rows_of = records(rows)
         now = utcnow()
         intents = {lc.UNSUBSCRIBED: lc.INTENT_UNSUBSCRIBE, lc.SUBSCRIBED: lc.INTENT_SUBSCRIBE,
                    lc.PENDING: lc.INTENT_PENDING}
-        for wanted in {status_of(r) for r in records}:
-            await self._announce([r for r in records if status_of(r) == wanted], intents[wanted], now)
-        answers = await self._patch_all([(r["email"], {"status": status_of(r)}) for r in records])
+        for wanted in {status_of(r) for r in rows_of}:
+            await self._announce([r for r in rows_of if status_of(r) == wanted], intents[wanted], now)
+        answers = await self._patch_all([(r["email"], {"status": status_of(r)}) for r in rows_of])
         saved = []
-        for row, (member, error) in zip(records, answers, strict=True):
+        for row, (member, error) in zip(rows_of, answers, strict=True):
             wanted = status_of(row)
             if member is not None:
                 self.report.add({lc.UNSUBSCRIBED: "unsubscribed", lc.SUBSCRIBED: "resubscribed",
@@ -537,7 +540,6 @@ async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, au
     updates = plan.updates
     if len(linked):
         updates = pd.concat([updates, linked[list(updates.columns)]], ignore_index=True)
-    await pusher.update(updates)
     unsubscribes = plan.unsubscribes
     if len(refused):  # the old member leaves as on any exit: a linked one only when withdrawn (B3)
         gone = state["subscriber_hash"].isin(withdrawn)
@@ -548,7 +550,7 @@ async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, au
         unsubscribes = pd.concat([unsubscribes, old[["subscriber_hash", "contact_id", "email"]].assign(
             reason=explicit.map({True: "consent_withdrawn", False: "email_changed"}),
             explicit=explicit)], ignore_index=True)
-    await pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED, state)
+    await _updates_and_unsubscribes(pusher, updates, unsubscribes, state)
     await pusher.change_status(plan.resubscribes, lambda r: r["status"], state)
     current = tags_by_hash(state, plan)
     if len(plan.email_changes):  # a member that moved keeps its managed tags (B10)
@@ -559,6 +561,22 @@ async def push_audience(client: MailchimpClient, engine: Engine, org_id: str, au
     if new_member_tags:  # tags for the members this run creates, never existing ones
         await tag_new_members(pusher, creates, new_member_tags)
     return pusher.report
+
+
+async def _updates_and_unsubscribes(pusher: AudiencePusher, updates: pd.DataFrame,
+                                    unsubscribes: pd.DataFrame, state: pd.DataFrame) -> None:
+    """Field updates, then unsubscribes — at the same time when no member is in both (the usual
+    case: one stays, the other leaves), so their `/batches` jobs share Mailchimp's queue instead
+    of the second waiting for the last answer of the first. A member in both keeps the order:
+    each answer's status is then saved in the order Mailchimp gave it."""
+    both = len(updates) and len(unsubscribes) and not set(updates["subscriber_hash"]).isdisjoint(
+        unsubscribes["subscriber_hash"])
+    if both:
+        await pusher.update(updates)
+        await pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED, state)
+        return
+    await asyncio.gather(pusher.update(updates),
+                         pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED, state))
 
 
 def tags_by_hash(state: pd.DataFrame, plan: AudiencePlan | None = None) -> dict[str, set[str]]:

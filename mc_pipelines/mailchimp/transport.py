@@ -47,6 +47,7 @@ from urllib.parse import quote
 
 import httpx
 
+from . import wire_json
 from .errors import (
     InvalidApiKey,
     MailchimpError,
@@ -112,7 +113,7 @@ def _retry_after_seconds(value: str | None) -> float | None:
 
 
 def _json(raw: bytes) -> Any:
-    return json.loads(raw) if raw.strip() else {}
+    return wire_json.loads(raw) if raw.strip() else {}
 
 
 class Transport:
@@ -335,7 +336,7 @@ class Transport:
         """
         url = template.format_map({k: quote(str(v), safe="") for k, v in (path or {}).items()})
         content = (
-            None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
+            None if json_body is None else wire_json.dumps(json_body)
         )
         return await self._call(
             await self._client(),

@@ -64,11 +64,9 @@ def save_rows(engine: Engine, org_id: str, rows: list[dict[str, Any]], columns: 
     Only `columns` are updated on existing rows, so a phase that confirms tags does not overwrite
     the payload hash a previous phase wrote, and vice versa."""
     columns = list(columns)
-    full = [
-        {"org_id": org_id, "email": "", "status": "unknown", "ownership": "none",
-         "managed_tags": [], "prior_tags": [], "mailchimp_tags": [], **row}
-        for row in rows
-    ]
+    # NOT NULL columns a row updating an existing member does not carry (the tag lists have
+    # their default in the table)
+    full = [{"org_id": org_id, "email": "", "status": "unknown", "ownership": "none", **row} for row in rows]
     with engine.begin() as conn:
         upsert(conn, state_table, full, columns)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import tarfile
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from .. import wire_json
 from ..addresses import subscriber_hash
 from ..errors import ACCOUNT_LEVEL_ERRORS, MailchimpError
 from ..limits import BATCH_LIMIT, chunk
@@ -76,7 +76,7 @@ def member_patch_op(
     return Operation(
         method="PATCH",
         path=f"/lists/{quote(audience_id, safe='')}/members/{subscriber_hash(email)}",
-        body=json.dumps(body, separators=(",", ":")),
+        body=wire_json.dumps(body).decode(),
         operation_id=operation_id,
     )
 
@@ -85,7 +85,7 @@ def _one_result(item: Mapping[str, Any]) -> OperationResult:
     status = int(item.get("status_code") or 0)
     text = item.get("response")
     try:
-        parsed: Any = json.loads(text) if isinstance(text, str) and text.strip() else None
+        parsed: Any = wire_json.loads(text) if isinstance(text, str) and text.strip() else None
     except ValueError:
         parsed = text
     if status >= 400:
@@ -107,7 +107,7 @@ def parse_batch_results(archive: bytes) -> list[OperationResult]:
                 if not member.isfile() or not member.name.endswith(".json"):
                     continue
                 handle = tar.extractfile(member)
-                items = json.loads(handle.read()) if handle is not None else []
+                items = wire_json.loads(handle.read()) if handle is not None else []
                 if not isinstance(items, list):
                     raise ValueError(f"{member.name} is not a JSON array")
                 results.extend(_one_result(item) for item in items if isinstance(item, dict))
