@@ -140,8 +140,9 @@ def test_parse_batch_results_reads_every_json_file():
 
 
 def test_polls_close_in_on_the_end_of_a_batch_instead_of_doubling_past_it():
+    # none done: queued behind the account's other jobs — waits double, up to 2 s
     waiting = {"total_operations": 500, "finished_operations": 0}
-    assert [next_poll_delay(waiting, 1.0, d, 0.25, 15.0) for d in (0.25, 4.0, 10.0)] == [0.5, 8.0, 15.0]
+    assert [next_poll_delay(waiting, 1.0, d, 0.25, 15.0) for d in (0.25, 0.5, 4.0)] == [0.5, 1.0, 2.0]
     # 100 of 500 done after 2 s: 8 s left at that pace, the next poll comes after half of it
     assert next_poll_delay({"total_operations": 500, "finished_operations": 100}, 2.0, 0.5, 0.25, 15.0) == 4.0
     # nearly done: never sooner than the first wait, never later than the cap

@@ -123,16 +123,23 @@ def _failed(ids: Sequence[str], title: str, detail: str, batch_id: str | None = 
     return [OperationResult(i, 0, problem=problem) for i in ids]
 
 
+#: Longest wait between polls of a batch none of whose operations has finished: it waits in the
+#: account's queue behind other jobs (the sync's own, submitted together), and may start any
+#: moment; doubling waits there overshot the end of the last of twelve jobs by ~7 s.
+QUEUED_POLL_CAP = 2.0
+
+
 def next_poll_delay(batch: dict[str, Any], elapsed: float, previous: float, initial: float,
                     cap: float) -> float:
     """Seconds until the next poll of an unfinished batch: half the time its progress so far says
     is left (so polls close in on the end instead of overshooting it by up to a doubled wait),
-    or twice the last wait while none of its operations has finished; within [initial, cap]."""
+    or twice the last wait, up to `QUEUED_POLL_CAP`, while none of its operations has finished;
+    within [initial, cap]."""
     total = int(batch.get("total_operations") or 0)
     done = int(batch.get("finished_operations") or 0)
     if 0 < done < total:
         return min(cap, max(initial, elapsed * (total - done) / done / 2))
-    return min(cap, max(initial, previous * 2))
+    return min(cap, QUEUED_POLL_CAP, max(initial, previous * 2))
 
 
 class BatchCalls(Transport):
