@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from .emails import email_problem, subscriber_hash
@@ -20,7 +21,7 @@ from .errors import (
 from .members import apply_tag_names, check_member_schema, new_member, update_member
 from .merge_fields import MergeError, merge_values
 from .model import AudienceList, EmulatorState, Member
-from .rendering import members_json, render_member
+from .rendering import members_json, render_member_keys
 
 
 def _row_error(
@@ -145,11 +146,17 @@ class BatchResult(NamedTuple):
     updated: list[Member]
     errors: list[dict[str, str]]
 
-    def render(self, lst: AudienceList) -> dict[str, Any]:
-        """The response document."""
+    def render(self, lst: AudienceList, fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The response document; `fields` (the `fields` query as a tree) may spare rendering the
+        member keys it does not ask for (the answer is shaped by it afterwards anyway)."""
+        def keys(name: str) -> list[str] | None:
+            wanted = (fields or {}).get(name)
+            return list(wanted) if wanted else None
+
+        new_keys, updated_keys = keys("new_members"), keys("updated_members")
         return {
-            "new_members": [render_member(lst, m) for m in self.new],
-            "updated_members": [render_member(lst, m) for m in self.updated],
+            "new_members": [render_member_keys(lst, m, new_keys) for m in self.new],
+            "updated_members": [render_member_keys(lst, m, updated_keys) for m in self.updated],
             "errors": self.errors,
             "total_created": len(self.new),
             "total_updated": len(self.updated),

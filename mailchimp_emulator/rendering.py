@@ -65,6 +65,27 @@ def render_member(lst: AudienceList, m: Member) -> dict[str, Any]:
     return out
 
 
+#: Member keys computed from the member alone, as `render_member` computes them: an answer that
+#: asks only for these (`fields=new_members.email_address,...`, as a sync's batch subscribe
+#: does) is rendered without building the rest of each member object.
+_SIMPLE_KEYS = {
+    "id": lambda lst, m: m.h,
+    "email_address": lambda lst, m: m.email,
+    "unique_email_id": lambda lst, m: m.h[7:17],
+    "contact_id": lambda lst, m: m.origin[::-1],
+    "status": lambda lst, m: m.status,
+    "last_changed": lambda lst, m: iso(m.changed),
+    "list_id": lambda lst, m: lst.id,
+}
+
+
+def render_member_keys(lst: AudienceList, m: Member, keys: Iterable[str] | None) -> dict[str, Any]:
+    """`render_member`, or only `keys` of it when every one of them is a simple key (None: all)."""
+    if keys is not None and all(k in _SIMPLE_KEYS for k in keys):
+        return {k: _SIMPLE_KEYS[k](lst, m) for k in keys}
+    return render_member(lst, m)
+
+
 def _jv(value: Any) -> str:
     """JSON text of a merge value (str, int, float or an address object)."""
     t = type(value)

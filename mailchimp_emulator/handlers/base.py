@@ -173,6 +173,14 @@ def hidden_statuses(q: Mapping[str, str]) -> frozenset[str]:
     return frozenset(hidden)
 
 
+def requested_fields(call: Call) -> dict[str, Any] | None:
+    """The ``fields`` the call asks for, as a tree (None when it asks for everything, or excludes
+    some: then only `shape` knows what stays)."""
+    if not call.query.get("fields") or call.query.get("exclude_fields"):
+        return None
+    return _field_tree(call.query["fields"])
+
+
 def is_shaped(call: Call) -> bool:
     """Whether the call asks for ``fields`` / ``exclude_fields`` (no raw fast path then)."""
     return bool(call.query.get("fields") or call.query.get("exclude_fields"))

@@ -9,7 +9,17 @@ from ..emails import email_problem, subscriber_hash
 from ..errors import DETAIL_BAD_EMAIL, invalid_field, required_missing, schema_type_error
 from ..model import Account, AudienceList, new_id
 from ..rendering import render_list
-from .base import Call, RawJSON, Result, body_dict, flag, get_list, is_shaped, page
+from .base import (
+    Call,
+    RawJSON,
+    Result,
+    body_dict,
+    flag,
+    get_list,
+    is_shaped,
+    page,
+    requested_fields,
+)
 
 _LIST_REQUIRED = (
     "name",
@@ -111,5 +121,5 @@ def h_batch_subscribe(call: Call) -> Result:
         flag(call.query, "skip_duplicate_check"),
         call.now,
     )
-    return 200, (result.render(lst) if is_shaped(call) else RawJSON(result.json(lst)))
+    return 200, (result.render(lst, requested_fields(call)) if is_shaped(call) else RawJSON(result.json(lst)))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import httpx
 import pytest
 from mailchimp_marketing.api_client import ApiClientError
 
@@ -278,3 +279,21 @@ def test_fast_member_serializer_matches_the_document_renderer(
     assert [t["name"] for t in fast[1]["tags"]] == ["VIP \u2728", "Customers"]
     fetched = [sdk.lists.get_list_member(list_id, r["email_address"]) for r in rows[:2]]
     assert out["new_members"][:2] == fetched  # the batch response uses the same serializer
+
+
+
+@pytest.mark.parametrize("extra", [[], ["merge_fields"]])  # simple keys only, or one more
+def test_batch_answer_asking_for_some_member_keys_gives_the_documents_values(
+    sdk: Any, emu: EmulatorServer, api_key: str, list_id: str, extra: list[str]
+) -> None:
+    keys = ["id", "email_address", "unique_email_id", "contact_id", "status", "last_changed",
+            "list_id", *extra]
+    rows = [{"email_address": f"keys{i}{len(extra)}@acme-corp.com", "status": "subscribed",
+             "merge_fields": {"FNAME": f"K{i}"}} for i in range(3)]
+    answer = httpx.post(f"{emu.api_url('us1')}/lists/{list_id}", auth=("any", api_key),
+                        params={"fields": ",".join(f"new_members.{k}" for k in keys)},
+                        json={"members": rows, "update_existing": False}).json()
+    assert [m["email_address"] for m in answer["new_members"]] == [r["email_address"] for r in rows]
+    for member in answer["new_members"]:
+        fetched = sdk.lists.get_list_member(list_id, member["email_address"])
+        assert member == {k: fetched[k] for k in keys}  # exactly those keys, the document's values
