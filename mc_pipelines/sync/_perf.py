@@ -31,6 +31,6 @@ def gc_paused() -> Iterator[None]:
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """`frame.to_dict("records")`, about four times faster: one list per column, zipped (values as
     Python objects, as `to_dict` gives them; the push turns every 500-row chunk into records)."""
-    columns = [str(c) for c in frame.columns]
+    columns = list(frame.columns)
     return [dict(zip(columns, values, strict=True))
             for values in zip(*(frame[c].tolist() for c in frame.columns), strict=True)]
