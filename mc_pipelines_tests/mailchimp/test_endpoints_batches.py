@@ -140,11 +140,21 @@ def test_parse_batch_results_reads_every_json_file():
 
 
 def test_polls_close_in_on_the_end_of_a_batch_instead_of_doubling_past_it():
+    def delay(done, seen, now, previous=0.5):
+        return next_poll_delay({"total_operations": 500, "finished_operations": done}, seen, now,
+                               previous, 0.25, 15.0)
+
     # none done: queued behind the account's other jobs — waits double, up to 2 s
-    waiting = {"total_operations": 500, "finished_operations": 0}
-    assert [next_poll_delay(waiting, 1.0, d, 0.25, 15.0) for d in (0.25, 0.5, 4.0)] == [0.5, 1.0, 2.0]
-    # 100 of 500 done after 2 s: 8 s left at that pace, the next poll comes after half of it
-    assert next_poll_delay({"total_operations": 500, "finished_operations": 100}, 2.0, 0.5, 0.25, 15.0) == 4.0
-    # nearly done: never sooner than the first wait, never later than the cap
-    assert next_poll_delay({"total_operations": 500, "finished_operations": 499}, 2.0, 4.0, 0.25, 15.0) == 0.25
-    assert next_poll_delay({"total_operations": 500, "finished_operations": 1}, 60.0, 4.0, 0.25, 15.0) == 15.0
+    assert [delay(0, None, 1.0, d) for d in (0.25, 0.5, 4.0)] == [0.5, 1.0, 2.0]
+    # first progress: the pace is not known yet (the job may have started just now)
+    assert delay(100, (1.0, 0), 2.0, previous=2.0) == 2.0
+    # 50 more done in the second since the last poll: 8 s left at that pace, next poll after half
+    assert delay(100, (1.0, 50), 2.0) == 4.0
+    # a job that waited 14 s in the queue and has just started is not taken for a slow one
+    assert delay(10, (21.0, 0), 21.5, previous=2.0) == 2.0
+    assert delay(135, (21.5, 10), 22.0) == 0.73  # 250 a second: 1.46 s left
+    # nothing since the last poll: the pace is unknown again
+    assert delay(100, (1.0, 100), 2.0) == 1.0
+    # nearly done: never sooner than the first wait; very slow: never later than the cap
+    assert delay(499, (1.0, 400), 2.0) == 0.25
+    assert delay(2, (0.0, 1), 60.0) == 15.0

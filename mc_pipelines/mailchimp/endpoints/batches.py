@@ -123,22 +123,29 @@ def _failed(ids: Sequence[str], title: str, detail: str, batch_id: str | None = 
     return [OperationResult(i, 0, problem=problem) for i in ids]
 
 
-#: Longest wait between polls of a batch none of whose operations has finished: it waits in the
-#: account's queue behind other jobs (the sync's own, submitted together), and may start any
-#: moment; doubling waits there overshot the end of the last of twelve jobs by ~7 s.
+#: Longest wait between polls of a batch whose pace is not known yet (none of its operations has
+#: finished, or none since the last poll): it waits in the account's queue behind other jobs (the
+#: sync's own, submitted together) and may start any moment.
 QUEUED_POLL_CAP = 2.0
 
 
-def next_poll_delay(batch: dict[str, Any], elapsed: float, previous: float, initial: float,
-                    cap: float) -> float:
-    """Seconds until the next poll of an unfinished batch: half the time its progress so far says
-    is left (so polls close in on the end instead of overshooting it by up to a doubled wait),
-    or twice the last wait, up to `QUEUED_POLL_CAP`, while none of its operations has finished;
-    within [initial, cap]."""
+def next_poll_delay(batch: dict[str, Any], seen: tuple[float, int] | None, now: float,
+                    previous: float, initial: float, cap: float) -> float:
+    """Seconds until the next poll of an unfinished batch polled at `now`; `seen` is (time,
+    finished operations) at the previous poll.
+
+    Half the time the batch's pace since that poll says is left, so polls close in on its end;
+    while the pace is unknown (nothing finished at the previous poll — the batch may have started
+    at any moment since — or nothing since: it waits behind others in the account's queue), twice
+    the last wait, up to `QUEUED_POLL_CAP`.
+    The pace is measured between polls, never since the submission: a batch that waited in the
+    queue and has just started would look slow from there and be polled up to `cap` late (seen:
+    the last jobs of a sync found finished ~13 s after they were)."""
     total = int(batch.get("total_operations") or 0)
     done = int(batch.get("finished_operations") or 0)
-    if 0 < done < total:
-        return min(cap, max(initial, elapsed * (total - done) / done / 2))
+    if seen is not None and 0 < seen[1] < done < total and now > seen[0]:
+        pace = (done - seen[1]) / (now - seen[0])
+        return min(cap, max(initial, (total - done) / pace / 2))
     return min(cap, QUEUED_POLL_CAP, max(initial, previous * 2))
 
 
@@ -190,9 +197,9 @@ class BatchCalls(Transport):
                 "POST", "/batches", json_body={"operations": items}, idempotent=False
             )
             batch_id = str(batch["id"])
-            submitted = time.monotonic()
-            deadline = submitted + max_wait
+            deadline = time.monotonic() + max_wait
             delay = poll_initial
+            seen: tuple[float, int] | None = None
             while batch.get("status") != "finished":
                 if time.monotonic() + delay > deadline:
                     return _failed(
@@ -202,7 +209,9 @@ class BatchCalls(Transport):
                 batch = await self._request(
                     "GET", "/batches/{batch_id}", path={"batch_id": batch_id}, context={"batch_id": batch_id}
                 )
-                delay = next_poll_delay(batch, time.monotonic() - submitted, delay, poll_initial, poll_cap)
+                now = time.monotonic()
+                delay = next_poll_delay(batch, seen, now, delay, poll_initial, poll_cap)
+                seen = (now, int(batch.get("finished_operations") or 0))
             url = str(batch.get("response_body_url") or "")
             if not url:
                 return _failed(ids, "Missing Results", "The finished batch has no response_body_url.", batch_id)
