@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from json.encoder import encode_basestring as _q
 from typing import Any
 
@@ -79,7 +79,7 @@ _SIMPLE_KEYS = {
 }
 
 
-def render_member_keys(lst: AudienceList, m: Member, keys: Iterable[str] | None) -> dict[str, Any]:
+def render_member_keys(lst: AudienceList, m: Member, keys: Collection[str] | None) -> dict[str, Any]:
     """`render_member`, or only `keys` of it when every one of them is a simple key (None: all)."""
     if keys is not None and all(k in _SIMPLE_KEYS for k in keys):
         return {k: _SIMPLE_KEYS[k](lst, m) for k in keys}

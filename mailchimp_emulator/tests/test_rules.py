@@ -281,7 +281,6 @@ def test_fast_member_serializer_matches_the_document_renderer(
     assert out["new_members"][:2] == fetched  # the batch response uses the same serializer
 
 
-
 @pytest.mark.parametrize("extra", [[], ["merge_fields"]])  # simple keys only, or one more
 def test_batch_answer_asking_for_some_member_keys_gives_the_documents_values(
     sdk: Any, emu: EmulatorServer, api_key: str, list_id: str, extra: list[str]

@@ -569,14 +569,14 @@ async def _updates_and_unsubscribes(pusher: AudiencePusher, updates: pd.DataFram
     case: one stays, the other leaves), so their `/batches` jobs share Mailchimp's queue instead
     of the second waiting for the last answer of the first. A member in both keeps the order:
     each answer's status is then saved in the order Mailchimp gave it."""
-    both = len(updates) and len(unsubscribes) and not set(updates["subscriber_hash"]).isdisjoint(
-        unsubscribes["subscriber_hash"])
-    if both:
-        await pusher.update(updates)
-        await pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED, state)
+    update = pusher.update(updates)  # coroutines: nothing runs until awaited
+    unsubscribe = pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED, state)
+    if len(updates) and len(unsubscribes) and not set(updates["subscriber_hash"]).isdisjoint(
+            unsubscribes["subscriber_hash"]):
+        await update
+        await unsubscribe
         return
-    await asyncio.gather(pusher.update(updates),
-                         pusher.change_status(unsubscribes, lambda r: lc.UNSUBSCRIBED, state))
+    await asyncio.gather(update, unsubscribe)
 
 
 def tags_by_hash(state: pd.DataFrame, plan: AudiencePlan | None = None) -> dict[str, set[str]]:
