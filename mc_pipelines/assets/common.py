@@ -22,6 +22,7 @@ from mc_pipelines.config import database_kind
 from mc_pipelines.mailchimp.errors import ACCOUNT_LEVEL_ERRORS
 from mc_pipelines.mailchimp.runner import run_sync
 from mc_pipelines.store.secrets import SecretKeyError
+from mc_pipelines.sync._perf import existing_objects_frozen
 
 OWNERS = ["team:growth-data"]
 SYNC_GROUP = "mailchimp_sync"
@@ -37,9 +38,11 @@ T = TypeVar("T")
 def run_mailchimp(coro: Coroutine[Any, Any, T]) -> T:
     """Run an asset's Mailchimp phase. Account-level errors (invalid or revoked key, disabled
     account, missing audience) and a wrong MC_SECRET_KEY become a Failure that is not retried —
-    retrying cannot fix them — while transient errors propagate so the RetryPolicy applies."""
+    retrying cannot fix them — while transient errors propagate so the RetryPolicy applies.
+    The frames the asset was handed stay out of the garbage collector's scans meanwhile."""
     try:
-        return run_sync(coro)
+        with existing_objects_frozen():
+            return run_sync(coro)
     except (*ACCOUNT_LEVEL_ERRORS, SecretKeyError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
 

@@ -42,7 +42,8 @@ def initial_load(ctx: BenchContext, result: ScenarioResult) -> None:
     t0 = time.perf_counter()
     org = data.create_org(env, "initial", n, segments=False, clean=True)
     created = time.perf_counter() - t0
-    run = materialize_in_worker(env, org, timeout=900)
+    run = materialize_in_worker(env, org, timeout=900,
+                               profile_to=ctx.profile_path("initial_load_1m"))
     summary = _run_summary(run)
     api = api_phase(env, org.api_key)
     ratio = api["api_phase_seconds"] / api["bound_seconds"] if api["bound_seconds"] else 0.0
