@@ -21,8 +21,8 @@ DEFAULT_OUT = Path("bench/results.json")
 @click.option("--out", default=str(DEFAULT_OUT), help=f"JSON report path (default {DEFAULT_OUT})")
 @click.option("--profile", metavar="DIR",
               help="record the measured runs of initial_load_1m, incremental_1m and noop_resync "
-                   "with py-spy into "
-                   "DIR/<scenario>.speedscope.json (sampling slows the runs a little)")
+                   "with py-spy into DIR/<scenario>.speedscope.json (sampling slows the runs a "
+                   "little)")
 def cmd_bench(scenario: tuple[str, ...], quick: bool, out: str, profile: str | None) -> int:
     """Run the scenarios, print the table, write the JSON report (and its .md table).
 

@@ -46,7 +46,7 @@ def existing_objects_frozen() -> Iterator[None]:
     A sync's Mailchimp phase is handed million-row frames (a dict of merge fields per member)
     and then allocates a few short-lived dicts per member it sends: the collector ran ~8,000
     times during a 1M-member first load and its full collections rescanned the millions of
-    objects the phase was handed (~7 s of CPU; ~0.7 s now). The collection first frees what
+    objects the phase was handed (8.8 s of collections; 0.7 s now). The collection first frees what
     earlier steps left in reference cycles (a step's input frame can be one), so no garbage is
     frozen. Nothing leaks: reference counting still frees frozen objects, and cycles are
     collected after the phase. Overlapping calls (threads) share one frozen period: the first
